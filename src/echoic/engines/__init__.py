@@ -1,0 +1,1 @@
+"""Speech-to-text backends behind one interface (:class:`echoic.engines.base.Engine`)."""

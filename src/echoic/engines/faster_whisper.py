@@ -1,0 +1,268 @@
+"""The local engine: Whisper through faster-whisper / CTranslate2 (CPU int8 by default, CUDA too).
+
+One :class:`FasterWhisperEngine` owns one loaded model and one inference thread; every caller
+shares it (see :class:`echoic.engines.registry.EnginePool`). Short audio goes through the
+sequential decoder; long audio through ``BatchedInferencePipeline`` over Silero VAD chunks,
+which is about twice as fast on two cores (DESIGN.md §10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from echoic.engines.base import Capabilities, Health, LanguageGuess, ProgressCallback
+from echoic.engines.models import ResolvedModel
+from echoic.errors import EngineError, InvalidRequestError
+from echoic.types import (
+    SAMPLE_RATE,
+    Audio,
+    Segment,
+    Task,
+    TranscribeOptions,
+    Transcript,
+    TranscriptMetadata,
+    Word,
+    build_transcript,
+    logprob_to_confidence,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceConfig:
+    device: str = "auto"  # auto | cpu | cuda
+    compute_type: str = "default"  # default: int8 on CPU, float16 on CUDA
+    cpu_threads: int = 0  # 0: one per CPU core
+
+
+def resolve_device(config: DeviceConfig) -> tuple[str, str, int]:
+    """Turn ``auto``/``default``/``0`` into the concrete device, compute type and thread count."""
+    device = config.device
+    if device == "auto":
+        import ctranslate2
+
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    compute_type = config.compute_type
+    if compute_type == "default":
+        compute_type = "float16" if device == "cuda" else "int8"
+    threads = config.cpu_threads or (os.cpu_count() or 1)
+    return device, compute_type, threads
+
+
+def decode_kwargs(options: TranscribeOptions) -> dict[str, Any]:
+    """The faster-whisper keyword arguments for ``options``.
+
+    Shared with the overhead benchmark so that echoic and plain faster-whisper are compared with
+    identical decoding options.
+    """
+    return {
+        "language": options.language,
+        "task": options.task.value,
+        "beam_size": options.beam_size,
+        "temperature": (
+            list(options.temperature)
+            if isinstance(options.temperature, tuple)
+            else options.temperature
+        ),
+        "initial_prompt": options.prompt,
+        "word_timestamps": options.word_timestamps,
+        "vad_filter": options.vad_filter,
+    }
+
+
+class FasterWhisperEngine:
+    def __init__(self, model: ResolvedModel, config: DeviceConfig | None = None) -> None:
+        from faster_whisper import WhisperModel
+
+        self._resolved = model
+        self._device, self._compute_type, self._threads = resolve_device(config or DeviceConfig())
+        started = time.perf_counter()
+        try:
+            self._model = WhisperModel(
+                str(model.path),
+                device=self._device,
+                compute_type=self._compute_type,
+                cpu_threads=self._threads,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise EngineError(
+                f"could not load model {model.name!r} from {model.path}: {exc}"
+            ) from exc
+        self.load_s = time.perf_counter() - started
+        self._batched: Any = None
+        # One inference thread per loaded model: CTranslate2 parallelizes inside a call, and
+        # concurrent calls on two cores only oversubscribe them (DESIGN.md §10).
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"echoic-{model.name}"
+        )
+        self._closed = False
+        log.info(
+            "model loaded",
+            extra={
+                "model": model.name,
+                "device": self._device,
+                "compute_type": self._compute_type,
+                "cpu_threads": self._threads,
+                "load_s": round(self.load_s, 3),
+            },
+        )
+
+    @property
+    def name(self) -> str:
+        return f"faster-whisper:{self._resolved.name}"
+
+    @property
+    def model_name(self) -> str:
+        return self._resolved.name
+
+    @property
+    def whisper_model(self) -> Any:
+        """The underlying ``faster_whisper.WhisperModel`` (for benchmarks and advanced callers)."""
+        return self._model
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            streaming=False,
+            word_timestamps=True,
+            translation=not self._resolved.english_only,
+            languages=("en",) if self._resolved.english_only else None,
+            device=self._device,
+        )
+
+    async def transcribe(
+        self,
+        audio: Audio,
+        options: TranscribeOptions,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> Transcript:
+        queued = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        call = partial(self.transcribe_sync, audio, options, progress=progress, queued_at=queued)
+        return await loop.run_in_executor(self._executor, call)
+
+    def transcribe_sync(
+        self,
+        audio: Audio,
+        options: TranscribeOptions,
+        *,
+        progress: ProgressCallback | None = None,
+        queued_at: float | None = None,
+    ) -> Transcript:
+        """Blocking transcription on the caller's thread (the CLI and benchmarks use it)."""
+        self._check_options(options)
+        started = time.perf_counter()
+        duration = len(audio) / SAMPLE_RATE
+        batched = options.batched
+        if batched is None:
+            batched = duration >= options.batched_threshold_s
+        kwargs = decode_kwargs(options)
+        try:
+            if batched:
+                segments_iter, info = self._batched_pipeline().transcribe(
+                    audio, batch_size=options.batch_size, **kwargs
+                )
+            else:
+                segments_iter, info = self._model.transcribe(audio, **kwargs)
+            segments = self._collect(segments_iter, duration, progress)
+        except (RuntimeError, ValueError) as exc:
+            raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
+        finished = time.perf_counter()
+        metadata = TranscriptMetadata(
+            provider="local",
+            engine="faster-whisper",
+            model=self._resolved.name,
+            device=self._device,
+            compute_type=self._compute_type,
+            queue_latency_ms=round((started - (queued_at or started)) * 1000),
+            processing_ms=round((finished - started) * 1000),
+            batched=batched,
+        )
+        return build_transcript(
+            segments=segments,
+            duration=duration,
+            language=info.language,
+            language_probability=round(float(info.language_probability), 4),
+            task=options.task,
+            metadata=metadata,
+        )
+
+    def _check_options(self, options: TranscribeOptions) -> None:
+        if not self._resolved.english_only:
+            return
+        if options.task is Task.TRANSLATE:
+            raise InvalidRequestError(
+                f"model {self._resolved.name!r} is English-only and cannot translate; "
+                "use a multilingual model such as 'base'"
+            )
+        if options.language not in (None, "en"):
+            raise InvalidRequestError(
+                f"model {self._resolved.name!r} is English-only; language {options.language!r} "
+                "needs a multilingual model such as 'base'"
+            )
+
+    def _batched_pipeline(self) -> Any:
+        if self._batched is None:
+            from faster_whisper import BatchedInferencePipeline
+
+            self._batched = BatchedInferencePipeline(model=self._model)
+        return self._batched
+
+    @staticmethod
+    def _collect(
+        raw: Iterable[Any], duration: float, progress: ProgressCallback | None
+    ) -> list[Segment]:
+        segments: list[Segment] = []
+        for seg in raw:
+            words = None
+            if seg.words is not None:
+                words = tuple(
+                    Word(word=w.word, start=w.start, end=w.end, probability=w.probability)
+                    for w in seg.words
+                )
+            segments.append(
+                Segment(
+                    id=len(segments),
+                    start=seg.start,
+                    end=seg.end,
+                    text=seg.text,
+                    confidence=logprob_to_confidence(seg.avg_logprob),
+                    avg_logprob=round(seg.avg_logprob, 4),
+                    no_speech_prob=round(seg.no_speech_prob, 4),
+                    compression_ratio=round(seg.compression_ratio, 4),
+                    temperature=seg.temperature,
+                    tokens=tuple(seg.tokens),
+                    words=words,
+                )
+            )
+            if progress is not None:
+                progress(min(seg.end, duration), duration)
+        if progress is not None:
+            progress(duration, duration)
+        return segments
+
+    async def detect_language(self, audio: Audio) -> LanguageGuess:
+        if self._resolved.english_only:
+            return LanguageGuess(language="en", probability=1.0)
+        loop = asyncio.get_running_loop()
+        language, probability, _ = await loop.run_in_executor(
+            self._executor, self._model.detect_language, audio
+        )
+        return LanguageGuess(language=language, probability=float(probability))
+
+    async def healthcheck(self) -> Health:
+        return Health(ok=not self._closed, detail=f"{self.name} on {self._device}")
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._executor.shutdown(wait=True, cancel_futures=True)

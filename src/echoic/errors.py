@@ -1,0 +1,126 @@
+"""One error tree for all of echoic.
+
+Every error knows how it reaches a client: its stable ``code``, the HTTP status, the WebSocket
+close code, and whether retrying the same request may succeed. Third-party exceptions are
+translated into this tree at the boundary where they occur (``raise AudioDecodeError(...) from
+exc``) and nowhere else.
+
+    EchoicError
+    ├── InvalidRequestError          400  invalid_request
+    │   ├── AudioError               400  invalid_audio
+    │   │   ├── EmptyAudioError      400  empty_audio
+    │   │   ├── NotAudioError        415  not_audio
+    │   │   ├── UnsupportedAudioError 415 unsupported_audio
+    │   │   ├── CorruptAudioError    400  corrupt_audio        (truncated or damaged)
+    │   │   ├── AudioTooLongError    413  audio_too_long
+    │   │   └── AudioTooLargeError   413  file_too_large
+    │   └── ModelNotFoundError       404  model_not_found      (a name echoic does not know)
+    ├── ModelError                   503  model_unavailable
+    │   ├── ModelNotInstalledError   503  model_not_installed  (known, but not installed)
+    │   ├── ModelCorruptError        503  model_corrupt        (checksum mismatch)
+    │   └── ModelInstallError        503  model_install_failed
+    └── EngineError                  500  engine_error         (retryable)
+        ├── EngineTimeoutError       504  engine_timeout       (retryable)
+        └── EngineOverloadedError    503  engine_overloaded    (retryable)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class EchoicError(Exception):
+    """Base of every error echoic raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+    http_status: ClassVar[int] = 500
+    ws_close_code: ClassVar[int] = 1011
+    retryable: ClassVar[bool] = False
+    #: OpenAI's error ``type`` field for this class of error.
+    error_type: ClassVar[str] = "server_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, object]:
+        """The OpenAI-shaped error body: ``{"error": {"code", "message", "type"}}``."""
+        return {"error": {"code": self.code, "message": self.message, "type": self.error_type}}
+
+
+class InvalidRequestError(EchoicError):
+    code = "invalid_request"
+    http_status = 400
+    ws_close_code = 4400
+    error_type = "invalid_request_error"
+
+
+class AudioError(InvalidRequestError):
+    code = "invalid_audio"
+
+
+class EmptyAudioError(AudioError):
+    code = "empty_audio"
+
+
+class NotAudioError(AudioError):
+    code = "not_audio"
+    http_status = 415
+
+
+class UnsupportedAudioError(AudioError):
+    code = "unsupported_audio"
+    http_status = 415
+
+
+class CorruptAudioError(AudioError):
+    code = "corrupt_audio"
+
+
+class AudioTooLongError(AudioError):
+    code = "audio_too_long"
+    http_status = 413
+
+
+class AudioTooLargeError(AudioError):
+    code = "file_too_large"
+    http_status = 413
+
+
+class ModelNotFoundError(InvalidRequestError):
+    code = "model_not_found"
+    http_status = 404
+
+
+class ModelError(EchoicError):
+    code = "model_unavailable"
+    http_status = 503
+    ws_close_code = 1011
+
+
+class ModelNotInstalledError(ModelError):
+    code = "model_not_installed"
+
+
+class ModelCorruptError(ModelError):
+    code = "model_corrupt"
+
+
+class ModelInstallError(ModelError):
+    code = "model_install_failed"
+
+
+class EngineError(EchoicError):
+    code = "engine_error"
+    retryable = True
+
+
+class EngineTimeoutError(EngineError):
+    code = "engine_timeout"
+    http_status = 504
+
+
+class EngineOverloadedError(EngineError):
+    code = "engine_overloaded"
+    http_status = 503
+    ws_close_code = 1013
