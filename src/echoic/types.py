@@ -146,6 +146,8 @@ def build_transcript(
     Segment times are clamped into ``[0, duration]`` and made monotonic, texts are cleaned, empty
     segments dropped and ids renumbered from 0.
     """
+    if not math.isfinite(duration) or duration < 0:
+        duration = 0.0  # an unknown length cannot bound anything; times collapse to 0 as for NaN
     kept: list[Segment] = []
     last_end = 0.0
     for seg in segments:
@@ -157,13 +159,18 @@ def build_transcript(
         words = None
         if seg.words is not None:
             words = _clean_words(seg.words, start, end)
-        kept.append(replace(seg, id=len(kept), start=start, end=end, text=text, words=words))
+        speaker = clean_text(seg.speaker) or None if seg.speaker is not None else None
+        kept.append(
+            replace(
+                seg, id=len(kept), start=start, end=end, text=text, words=words, speaker=speaker
+            )
+        )
         last_end = start  # segments may overlap slightly, but starts never go backwards
     return Transcript(
         text=join_segments(kept),
         language=language,
         language_probability=language_probability,
-        duration=max(0.0, duration),
+        duration=duration,
         segments=tuple(kept),
         task=task,
         metadata=metadata or TranscriptMetadata(),
@@ -187,7 +194,8 @@ def _clean_words(words: tuple[Word, ...], lo: float, hi: float) -> tuple[Word, .
 def _clamp(value: float, lo: float, hi: float) -> float:
     if math.isnan(value):
         return lo
-    return round(min(max(value, lo), max(lo, hi)), 3)
+    # Round first: rounding last could carry a time past ``hi`` (1.6875 -> 1.688).
+    return min(max(round(value, 3), lo), max(lo, hi))
 
 
 def _prob(p: float) -> float:
