@@ -53,6 +53,9 @@ class TranscribeOptions:
     batched: bool | None = None
     batched_threshold_s: float = 60.0
     batch_size: int = 8
+    #: ``None``: stock 30 s encoder windows. A number: right-size the encoder input to the audio
+    #: plus this much padding (live utterances of at most 30 s; much faster, see engines/window).
+    encoder_pad_s: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

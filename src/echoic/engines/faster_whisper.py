@@ -20,6 +20,7 @@ from typing import Any
 
 from echoic.engines.base import Capabilities, Health, LanguageGuess, ProgressCallback
 from echoic.engines.models import ResolvedModel
+from echoic.engines.window import WINDOW_MAX_S, WindowOptions, decode_window
 from echoic.errors import EngineError, InvalidRequestError
 from echoic.types import (
     SAMPLE_RATE,
@@ -163,6 +164,8 @@ class FasterWhisperEngine:
         self._check_options(options)
         started = time.perf_counter()
         duration = len(audio) / SAMPLE_RATE
+        if options.encoder_pad_s is not None and duration <= WINDOW_MAX_S:
+            return self._decode_window(audio, options, started, queued_at or started)
         batched = options.batched
         if batched is None:
             batched = duration >= options.batched_threshold_s
@@ -177,17 +180,7 @@ class FasterWhisperEngine:
             segments = self._collect(segments_iter, duration, progress)
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
-        finished = time.perf_counter()
-        metadata = TranscriptMetadata(
-            provider="local",
-            engine="faster-whisper",
-            model=self._resolved.name,
-            device=self._device,
-            compute_type=self._compute_type,
-            queue_latency_ms=round((started - (queued_at or started)) * 1000),
-            processing_ms=round((finished - started) * 1000),
-            batched=batched,
-        )
+        metadata = self._metadata(started, queued_at or started, batched=batched)
         return build_transcript(
             segments=segments,
             duration=duration,
@@ -195,6 +188,41 @@ class FasterWhisperEngine:
             language_probability=round(float(info.language_probability), 4),
             task=options.task,
             metadata=metadata,
+        )
+
+    def _decode_window(
+        self, audio: Audio, options: TranscribeOptions, started: float, queued_at: float
+    ) -> Transcript:
+        window = WindowOptions(
+            language=options.language,
+            beam_size=options.beam_size,
+            prompt=options.prompt,
+            word_timestamps=options.word_timestamps,
+            pad_s=options.encoder_pad_s,
+        )
+        try:
+            result = decode_window(self._model, audio, window)
+        except (RuntimeError, ValueError) as exc:
+            raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
+        return build_transcript(
+            segments=[] if result.segment is None else [result.segment],
+            duration=result.duration,
+            language=result.language,
+            language_probability=round(result.language_probability, 4),
+            task=options.task,
+            metadata=self._metadata(started, queued_at, batched=False),
+        )
+
+    def _metadata(self, started: float, queued_at: float, *, batched: bool) -> TranscriptMetadata:
+        return TranscriptMetadata(
+            provider="local",
+            engine="faster-whisper",
+            model=self._resolved.name,
+            device=self._device,
+            compute_type=self._compute_type,
+            queue_latency_ms=round((started - queued_at) * 1000),
+            processing_ms=round((time.perf_counter() - started) * 1000),
+            batched=batched,
         )
 
     def _check_options(self, options: TranscribeOptions) -> None:
