@@ -1,0 +1,211 @@
+"""``echoic listen``: live transcription of a file (optionally at real-time pace) or a microphone.
+
+On a terminal, drafts are shown dim and rewritten in place; each confirmed utterance is printed
+bright on its own line. ``--json`` prints every event as one JSON line instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from echoic.audio import decode_audio
+from echoic.cli.app import (
+    EXIT_BAD_INPUT,
+    cli,
+    device_options,
+    engine_pool,
+    fail,
+    reports_errors,
+    settings_of,
+)
+from echoic.engines.faster_whisper import FasterWhisperEngine
+from echoic.streaming.events import Event, EventType
+from echoic.streaming.live import LiveStream, file_chunks
+from echoic.streaming.runner import StreamAborted
+from echoic.streaming.scheduler import ModelScheduler
+from echoic.streaming.session import StreamConfig
+from echoic.types import SAMPLE_RATE
+from echoic.vad.detector import SpeechDetector
+from echoic.vad.energy import EnergyVad
+from echoic.vad.silero import SileroVad
+
+CHUNK_MS = 20
+
+
+class LiveView:
+    """Confirmed lines stay; the open utterance's draft is redrawn in place."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._live = Live(console=console, auto_refresh=False, transient=True)
+        self._draft = Text()
+
+    def __enter__(self) -> LiveView:
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.__exit__(None, None, None)
+
+    def show(self, event: Event) -> None:
+        data = event.data
+        if event.type is EventType.PARTIAL:
+            stable = str(data["stable_text"])
+            text = str(data["text"])
+            self._draft = Text.assemble((stable, "grey70"), (text[len(stable) :], "grey42 italic"))
+        elif event.type is EventType.FINAL:
+            self._draft = Text()
+            if data["text"]:
+                self._live.console.print(Text(str(data["text"]), style="bold bright_white"))
+        elif event.type in (EventType.WARNING, EventType.ERROR):
+            detail = data.get("detail") or data.get("message")
+            self._live.console.print(Text(f"[{data['code']}] {detail}", style="yellow"))
+        self._live.update(self._draft, refresh=True)
+
+
+@cli.command()
+@click.option(
+    "-i",
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Audio or video file to stream.",
+)
+@click.option("--mic", is_flag=True, help="Stream the default microphone (needs echoic[mic]).")
+@click.option("--realtime", is_flag=True, help="Feed the file at real-time pace.")
+@click.option("-m", "--model", default=None, help="Model name or CTranslate2 directory.")
+@click.option("-l", "--language", default=None, help="Spoken language code.")
+@click.option("--json", "as_json", is_flag=True, help="Print every event as a JSON line.")
+@click.option(
+    "--vad",
+    type=click.Choice(["silero", "energy"]),
+    default="silero",
+    show_default=True,
+    help="Speech detector (energy: no model needed).",
+)
+@click.option("--drafts/--no-drafts", default=True, help="Interim (draft) results.")
+@device_options
+@click.pass_context
+@reports_errors
+def listen(
+    ctx: click.Context,
+    input_path: Path | None,
+    mic: bool,
+    realtime: bool,
+    model: str | None,
+    language: str | None,
+    as_json: bool,
+    vad: str,
+    drafts: bool,
+    device: str | None,
+    compute_type: str | None,
+    cpu_threads: int | None,
+) -> None:
+    """Live transcription with drafts and confirmed text, from a file or the microphone."""
+    if (input_path is None) == (not mic):
+        fail("give exactly one of --input FILE or --mic", EXIT_BAD_INPUT)
+    settings = settings_of(ctx)
+    audio = None
+    if input_path is not None:
+        audio = decode_audio(input_path, max_duration_s=settings.max_duration_s)
+    engine = engine_pool(settings, device, compute_type, cpu_threads).get(model or settings.model)
+    config = StreamConfig(interim_results=drafts).with_language(language)
+    detector: SpeechDetector = SileroVad() if vad == "silero" else EnergyVad()
+    try:
+        asyncio.run(_listen(engine, config, detector, audio, realtime=realtime, as_json=as_json))
+    except StreamAborted as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _listen(
+    engine: FasterWhisperEngine,
+    config: StreamConfig,
+    detector: SpeechDetector,
+    audio: Any,
+    *,
+    realtime: bool,
+    as_json: bool,
+) -> None:
+    scheduler = ModelScheduler(engine)
+    console = Console(highlight=False)
+    view = None if as_json or not console.is_terminal else LiveView(console)
+
+    async def emit(event: Event) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(event.to_dict()) + "\n")
+            sys.stdout.flush()
+        elif view is not None:
+            view.show(event)
+        elif event.type is EventType.FINAL and event.data["text"]:
+            click.echo(str(event.data["text"]))
+        elif event.type in (EventType.WARNING, EventType.ERROR):
+            detail = event.data.get("detail") or event.data.get("message")
+            click.echo(f"[{event.data['code']}] {detail}", err=True)
+
+    ready = {"models": [engine.model_name], "mode": "single", "config": {"realtime": realtime}}
+    with view or contextlib.nullcontext():
+        try:
+            async with LiveStream(
+                scheduler,
+                emit,
+                detector=detector,
+                config=config,
+                model=engine.model_name,
+                ready=ready,
+            ) as stream:
+                if audio is not None:
+                    async for chunk in file_chunks(audio, chunk_ms=CHUNK_MS, realtime=realtime):
+                        if realtime:
+                            stream.send(chunk)
+                        else:
+                            await stream.send_paced(chunk)
+                else:
+                    await _microphone(stream)
+        finally:
+            await scheduler.aclose()
+
+
+async def _microphone(stream: LiveStream) -> None:
+    try:
+        import sounddevice  # type: ignore[import-not-found, unused-ignore]
+    except (ImportError, OSError) as exc:
+        fail(
+            "microphone input needs the sounddevice package and PortAudio: "
+            f"pip install 'echoic[mic]' and install libportaudio2 ({exc})"
+        )
+    try:
+        sounddevice.query_devices(kind="input")
+    except Exception as exc:  # PortAudio reports a missing device in several ways
+        fail(f"no microphone found: {exc}")
+    loop = asyncio.get_running_loop()
+
+    def callback(data: Any, frames: int, time: Any, status: Any) -> None:
+        loop.call_soon_threadsafe(stream.send, data[:, 0].copy())
+
+    with sounddevice.InputStream(
+        samplerate=SAMPLE_RATE,
+        channels=1,
+        dtype="float32",
+        blocksize=SAMPLE_RATE * CHUNK_MS // 1000,
+        callback=callback,
+    ):
+        click.echo("listening… (Ctrl-C to stop)", err=True)
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        try:
+            await stop.wait()  # then leaving the stream finalizes the last utterance
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)

