@@ -19,9 +19,10 @@ exc``) and nowhere else.
     │   ├── ModelNotInstalledError   503  model_not_installed  (known, but not installed)
     │   ├── ModelCorruptError        503  model_corrupt        (checksum mismatch)
     │   └── ModelInstallError        503  model_install_failed
-    └── EngineError                  500  engine_error         (retryable)
-        ├── EngineTimeoutError       504  engine_timeout       (retryable)
-        └── EngineOverloadedError    503  engine_overloaded    (retryable)
+    ├── EngineError                  500  engine_error         (retryable)
+    │   ├── EngineTimeoutError       504  engine_timeout       (retryable)
+    │   └── EngineOverloadedError    503  engine_overloaded    (retryable)
+    └── SupersededError              409  superseded           (a draft replaced by a newer one)
 """
 
 from __future__ import annotations
@@ -124,3 +125,10 @@ class EngineOverloadedError(EngineError):
     code = "engine_overloaded"
     http_status = 503
     ws_close_code = 1013
+
+
+class SupersededError(EchoicError):
+    """A queued draft was replaced by a newer one from the same stream before it ran."""
+
+    code = "superseded"
+    http_status = 409

@@ -57,6 +57,16 @@ class RunnerConfig:
     #: At most one ``audio_dropped`` warning per this many seconds (drops keep being counted).
     warning_interval_s: float = 1.0
 
+    def __post_init__(self) -> None:
+        if self.queue_frames < 2:
+            raise ValueError(f"queue_frames must be at least 2, got {self.queue_frames}")
+        if not 0 < self.abort_utilization <= 1:
+            raise ValueError(f"abort_utilization must be in (0, 1], got {self.abort_utilization}")
+        if self.max_pending_finals < 1:
+            raise ValueError(
+                f"max_pending_finals must be at least 1, got {self.max_pending_finals}"
+            )
+
 
 class StreamAborted(Exception):
     """The runner gave up on the stream (overload); the error event has been emitted."""
@@ -157,7 +167,8 @@ class StreamRunner:
         while self._results:
             await self._handle(self.session.on_result(self._results.popleft(), self._clock.now()))
         if self.session.pending_finals < self.config.max_pending_finals:
-            await self._handle(self._frames_into_session(now))
+            # A fresh reading: the events sent above took time, and these must not predate them.
+            await self._handle(self._frames_into_session(self._clock.now()))
         if len(self._frames) < self.config.queue_frames // 2:
             self._room.set()
         return self.session.ended

@@ -21,18 +21,11 @@ from dataclasses import dataclass
 
 from echoic.clock import Clock, SystemClock
 from echoic.engines.base import Engine
-from echoic.errors import EchoicError, EngineError
+from echoic.errors import EchoicError, EngineError, SupersededError
 from echoic.streaming.session import DecodeKind, DecodeRequest, DecodeResult
 from echoic.types import Transcript
 
 log = logging.getLogger(__name__)
-
-
-class SupersededError(EchoicError):
-    """A queued draft was replaced by a newer one from the same session before it ran."""
-
-    code = "superseded"
-    http_status = 409
 
 
 @dataclass
@@ -144,6 +137,9 @@ class ModelScheduler:
             self._current = job
             try:
                 result = await self._decode(job)
+            except asyncio.CancelledError:
+                job.future.cancel()  # aclose: whoever awaits this decode must not wait forever
+                raise
             finally:
                 self._current = None
             if not job.future.done():

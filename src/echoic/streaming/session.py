@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from echoic.audio.buffer import RingBuffer
-from echoic.errors import EchoicError, EngineTimeoutError
+from echoic.errors import EchoicError, EngineTimeoutError, SupersededError
 from echoic.streaming.events import Event, EventStamper, EventType
 from echoic.streaming.stable import Stabilizer
 from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions, Transcript
@@ -310,9 +310,14 @@ class StreamSession:
         return out
 
     def resume(self, now: float) -> Output:
-        self._paused = False
-        self._endpointer.reset()
-        self._detector.reset()
+        """Take audio again after :meth:`pause`; a no-op when not paused.
+
+        The endpointer is not reset: :meth:`pause` left it quiet, and it must remember where the
+        last utterance ended so that the next one's pre-roll does not reach back into it.
+        """
+        if self._paused:
+            self._paused = False
+            self._detector.reset()  # its state describes audio from before the gap
         return Output()
 
     def stop(self, now: float) -> Output:
@@ -449,9 +454,8 @@ class StreamSession:
         end = self._processed
         buffered_ms = (end - utterance.start_sample) * 1000 // SAMPLE_RATE
         new_ms = (end - self._last_draft_end) * 1000 // SAMPLE_RATE
-        if buffered_ms < cfg.draft_min_ms or (
-            utterance.draft_windows and new_ms < cfg.draft_interval_ms
-        ):
+        drafted = self._last_draft_end > utterance.start_sample  # shown or not (empty, failed)
+        if buffered_ms < cfg.draft_min_ms or (drafted and new_ms < cfg.draft_interval_ms):
             return Output()
         request = self._request(utterance, DecodeKind.DRAFT, end, now)
         self._draft_inflight = request.id
@@ -467,6 +471,8 @@ class StreamSession:
             or request.id <= utterance.last_shown_window
         ):
             return out
+        if isinstance(result.error, SupersededError):
+            return out  # a newer draft replaced it: nothing to report
         if result.transcript is None:
             detail = result.error.message if result.error else "draft decode failed"
             return self.warn("draft_failed", detail, now)

@@ -34,7 +34,8 @@ class Stabilizer:
         words = hypothesis.split()
         agreed = _common_prefix(self._previous, words)
         if agreed > len(self._stable) and _common_prefix(self._stable, words) == len(self._stable):
-            self._stable = words[:agreed]
+            # Extend, never rewrite: stable words keep the spelling they were first shown with.
+            self._stable = [*self._stable, *words[len(self._stable) : agreed]]
         self._previous = words
         tail = words[_common_prefix(self._stable, words) :]
         if _common_prefix(self._stable, words) < len(self._stable):
