@@ -31,9 +31,9 @@ from echoic.cli.app import (
 )
 from echoic.engines.faster_whisper import FasterWhisperEngine
 from echoic.streaming.events import Event, EventType
-from echoic.streaming.live import LiveStream, file_chunks
+from echoic.streaming.live import LiveStream, file_chunks, stream_language
 from echoic.streaming.runner import StreamAborted
-from echoic.streaming.scheduler import ModelScheduler
+from echoic.streaming.scheduler import ModelScheduler, Schedulers
 from echoic.streaming.session import StreamConfig
 from echoic.types import SAMPLE_RATE
 from echoic.vad.detector import SpeechDetector
@@ -61,9 +61,14 @@ class LiveView:
     def show(self, event: Event) -> None:
         data = event.data
         if event.type is EventType.PARTIAL:
+            confirmed = str(data.get("confirmed_text") or "")
             stable = str(data["stable_text"])
             text = str(data["text"])
-            self._draft = Text.assemble((stable, "grey70"), (text[len(stable) :], "grey42 italic"))
+            self._draft = Text.assemble(
+                (confirmed, "white"),
+                (stable[len(confirmed) :], "grey70"),
+                (text[len(stable) :], "grey42 italic"),
+            )
         elif event.type is EventType.FINAL:
             self._draft = Text()
             if data["text"]:
@@ -85,6 +90,18 @@ class LiveView:
 @click.option("--mic", is_flag=True, help="Stream the default microphone (needs echoic[mic]).")
 @click.option("--realtime", is_flag=True, help="Feed the file at real-time pace.")
 @click.option("-m", "--model", default=None, help="Model name or CTranslate2 directory.")
+@click.option(
+    "--confirm-model",
+    default=None,
+    help="Dual-model mode: this (heavier) model confirms what --model drafts.",
+)
+@click.option(
+    "--confirm-interval-ms",
+    type=click.IntRange(min=100),
+    default=1000,
+    show_default=True,
+    help="Dual-model mode: confirm the open utterance this often.",
+)
 @click.option("-l", "--language", default=None, help="Spoken language code.")
 @click.option("--json", "as_json", is_flag=True, help="Print every event as a JSON line.")
 @click.option(
@@ -104,6 +121,8 @@ def listen(
     mic: bool,
     realtime: bool,
     model: str | None,
+    confirm_model: str | None,
+    confirm_interval_ms: int,
     language: str | None,
     as_json: bool,
     vad: str,
@@ -119,11 +138,19 @@ def listen(
     audio = None
     if input_path is not None:
         audio = decode_audio(input_path, max_duration_s=settings.max_duration_s)
-    engine = engine_pool(settings, device, compute_type, cpu_threads).get(model or settings.model)
-    config = StreamConfig(interim_results=drafts).with_language(language)
+    if confirm_model is not None and cpu_threads is None:
+        cpu_threads = 1  # two models on two cores: one thread each (DESIGN.md §10)
+    pool = engine_pool(settings, device, compute_type, cpu_threads)
+    engines = [pool.get(model or settings.model)]
+    if confirm_model is not None:
+        engines.append(pool.get(confirm_model))
+    config = StreamConfig(
+        interim_results=drafts,
+        confirm_interval_ms=confirm_interval_ms if confirm_model is not None else None,
+    ).with_language(stream_language(language, engines))
     detector: SpeechDetector = SileroVad() if vad == "silero" else EnergyVad()
     try:
-        asyncio.run(_listen(engine, config, detector, audio, realtime=realtime, as_json=as_json))
+        asyncio.run(_listen(engines, config, detector, audio, realtime=realtime, as_json=as_json))
     except StreamAborted as exc:
         fail(str(exc))
     except KeyboardInterrupt:
@@ -131,7 +158,7 @@ def listen(
 
 
 async def _listen(
-    engine: FasterWhisperEngine,
+    engines: list[FasterWhisperEngine],
     config: StreamConfig,
     detector: SpeechDetector,
     audio: Any,
@@ -139,7 +166,9 @@ async def _listen(
     realtime: bool,
     as_json: bool,
 ) -> None:
-    scheduler = ModelScheduler(engine)
+    draft = ModelScheduler(engines[0])
+    confirm = ModelScheduler(engines[-1]) if len(engines) > 1 else draft
+    schedulers = Schedulers(draft=draft, confirm=confirm)
     console = Console(highlight=False)
     view = None if as_json or not console.is_terminal else LiveView(console)
 
@@ -155,15 +184,19 @@ async def _listen(
             detail = event.data.get("detail") or event.data.get("message")
             click.echo(f"[{event.data['code']}] {detail}", err=True)
 
-    ready = {"models": [engine.model_name], "mode": "single", "config": {"realtime": realtime}}
+    ready = {
+        "models": [e.model_name for e in engines],
+        "mode": "speculative" if schedulers.dual else "single",
+        "config": {"realtime": realtime},
+    }
     with view or contextlib.nullcontext():
         try:
             async with LiveStream(
-                scheduler,
+                schedulers,
                 emit,
                 detector=detector,
                 config=config,
-                model=engine.model_name,
+                model=engines[-1].model_name,
                 ready=ready,
             ) as stream:
                 if audio is not None:
@@ -175,7 +208,7 @@ async def _listen(
                 else:
                     await _microphone(stream)
         finally:
-            await scheduler.aclose()
+            await schedulers.aclose()
 
 
 async def _microphone(stream: LiveStream) -> None:

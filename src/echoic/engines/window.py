@@ -165,9 +165,9 @@ def trim_repetition(text: str) -> str:
     words = text.split()
     keys = [re.sub(r"[^\w']+", "", w.lower()) for w in words]
     n = len(keys)
-    for start in range(n - 2 * MIN_LOOP_WORDS + 1):
+    for start in range(n - MIN_LOOP_WORDS):
         tail = keys[start:]
-        for period in range(MIN_LOOP_WORDS, len(tail) - MIN_LOOP_WORDS + 1):
+        for period in range(1, len(tail) - MIN_LOOP_WORDS + 1):
             if all(
                 _same(tail[i], tail[i - period], i == len(tail) - 1)
                 for i in range(period, len(tail))

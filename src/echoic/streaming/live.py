@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any
 
 from echoic.audio.pcm import Resampler
 from echoic.clock import Clock, SystemClock
+from echoic.engines.base import Engine
 from echoic.streaming.runner import Control, Emit, RunnerConfig, StreamRunner
-from echoic.streaming.scheduler import ModelScheduler
+from echoic.streaming.scheduler import ModelScheduler, Schedulers
 from echoic.streaming.session import StreamConfig, StreamSession
 from echoic.types import SAMPLE_RATE, Audio
 from echoic.vad.detector import SpeechDetector
@@ -31,7 +32,7 @@ from echoic.vad.detector import SpeechDetector
 class LiveStream:
     def __init__(
         self,
-        scheduler: ModelScheduler,
+        scheduler: ModelScheduler | Schedulers,
         emit: Emit,
         *,
         detector: SpeechDetector,
@@ -128,6 +129,21 @@ class LiveStream:
         if self._task.done():
             # Surface the runner's failure (e.g. StreamAborted) to the producer.
             self._task.result()
+
+
+def stream_language(language: str | None, engines: Sequence[Engine]) -> str | None:
+    """The language a stream decodes in.
+
+    Short utterances make language detection unreliable (a two-word "Miss Eens" came out as
+    Hebrew), so when a model in the stream only speaks one language, every model uses it.
+    """
+    if language is not None:
+        return language
+    for engine in engines:
+        languages = engine.capabilities.languages
+        if languages is not None and len(languages) == 1:
+            return languages[0]
+    return None
 
 
 async def file_chunks(

@@ -28,7 +28,7 @@ from enum import StrEnum
 from echoic.clock import Clock, SystemClock
 from echoic.errors import EngineTimeoutError
 from echoic.streaming.events import Event
-from echoic.streaming.scheduler import ModelScheduler
+from echoic.streaming.scheduler import ModelScheduler, Schedulers
 from echoic.streaming.session import DecodeKind, DecodeRequest, DecodeResult, Output, StreamSession
 from echoic.types import Audio
 
@@ -76,14 +76,16 @@ class StreamRunner:
     def __init__(
         self,
         session: StreamSession,
-        scheduler: ModelScheduler,
+        scheduler: ModelScheduler | Schedulers,
         emit: Emit,
         *,
         config: RunnerConfig | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.session = session
-        self.scheduler = scheduler
+        self.schedulers = (
+            scheduler if isinstance(scheduler, Schedulers) else Schedulers.single(scheduler)
+        )
         self.config = config or RunnerConfig()
         self._emit = emit
         self._clock = clock or SystemClock()
@@ -188,7 +190,7 @@ class StreamRunner:
 
     async def _handle(self, out: Output) -> None:
         for request_id in out.cancelled:
-            self.scheduler.cancel(request_id)
+            self.schedulers.cancel(request_id)
             task = self._tasks.pop(request_id, None)
             if task is not None and not task.done():
                 task.cancel()
@@ -209,9 +211,11 @@ class StreamRunner:
         )
         started = self._clock.now()
         try:
-            result = await asyncio.wait_for(self.scheduler.submit(request), timeout)
+            result = await asyncio.wait_for(
+                self.schedulers.for_kind(request.kind).submit(request), timeout
+            )
         except TimeoutError:
-            self.scheduler.cancel(request.id)
+            self.schedulers.cancel(request.id)
             error = EngineTimeoutError(f"no transcription within {timeout:g} s")
             result = DecodeResult(
                 request_id=request.id,

@@ -180,3 +180,32 @@ class ModelScheduler:
             started_at=started,
             finished_at=finished,
         )
+
+
+@dataclass(frozen=True)
+class Schedulers:
+    """Where a stream's decodes go: drafts to the fast model, confirmations and finals to the
+    confirming one. In single-model mode both are the same scheduler."""
+
+    draft: ModelScheduler
+    confirm: ModelScheduler
+
+    @classmethod
+    def single(cls, scheduler: ModelScheduler) -> Schedulers:
+        return cls(draft=scheduler, confirm=scheduler)
+
+    @property
+    def dual(self) -> bool:
+        return self.draft is not self.confirm
+
+    def for_kind(self, kind: DecodeKind) -> ModelScheduler:
+        return self.draft if kind is DecodeKind.DRAFT else self.confirm
+
+    def cancel(self, request_id: int) -> None:
+        if not self.draft.cancel(request_id) and self.dual:
+            self.confirm.cancel(request_id)
+
+    async def aclose(self) -> None:
+        await self.draft.aclose()
+        if self.dual:
+            await self.confirm.aclose()

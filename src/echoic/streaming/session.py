@@ -30,7 +30,7 @@ import numpy as np
 from echoic.audio.buffer import RingBuffer
 from echoic.errors import EchoicError, EngineTimeoutError, SupersededError
 from echoic.streaming.events import Event, EventStamper, EventType
-from echoic.streaming.stable import Stabilizer
+from echoic.streaming.speculative import Merger, MergeStrategy
 from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions, Transcript
 from echoic.vad.detector import SpeechDetector
 from echoic.vad.state import (
@@ -75,8 +75,9 @@ _ALLOWED: dict[UtteranceState, set[UtteranceState]] = {
 
 
 class DecodeKind(StrEnum):
-    DRAFT = "draft"
-    FINAL = "final"
+    DRAFT = "draft"  # fast model, the open utterance so far
+    CONFIRM = "confirm"  # confirming model, the open utterance so far (dual-model mode)
+    FINAL = "final"  # confirming model, the ended utterance
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +101,10 @@ class StreamConfig:
             beam_size=5, vad_filter=False, encoder_pad_s=5.0, word_timestamps=True
         )
     )
+    #: Dual-model mode: confirm the open utterance with the heavy model every this many ms of
+    #: new audio (and at VAD pauses inside it). ``None``: no interim confirmations.
+    confirm_interval_ms: int | None = None
+    merge: MergeStrategy = MergeStrategy.PATCH
     #: Audio the session keeps: the longest utterance plus its pre-roll and some slack.
     buffer_s: float = 40.0
 
@@ -181,8 +186,13 @@ class _Utterance:
     ended_at: float | None = None
     speech_end_arrival: float | None = None
     draft_windows: list[int] = field(default_factory=list)
+    #: Windows shown (drafts, confirmations) that no later confirmation has corrected yet.
+    uncorrected: list[int] = field(default_factory=list)
     last_shown_window: int = -1
-    stabilizer: Stabilizer = field(default_factory=Stabilizer)
+    last_confirmed_window: int = -1
+    confirm_inflight: int | None = None
+    last_confirm_end: int = 0
+    merger: Merger = field(default_factory=Merger)
     speculative: DecodeRequest | None = None
     final_request: DecodeRequest | None = None
     final_result: DecodeResult | None = None
@@ -264,6 +274,7 @@ class StreamSession:
                 out.extend(self._on_vad(vad_event, now))
         self._carry = samples[usable:].copy()
         out.extend(self._maybe_draft(now))
+        out.extend(self._maybe_confirm(now))
         return out
 
     def on_result(self, result: DecodeResult, now: float) -> Output:
@@ -276,6 +287,11 @@ class StreamSession:
             self._draft_inflight = None
             out.extend(self._on_draft(request, utterance, result, now))
             out.extend(self._maybe_draft(now))
+        elif request.kind is DecodeKind.CONFIRM:
+            if utterance.confirm_inflight == request.id:
+                utterance.confirm_inflight = None
+            out.extend(self._on_confirm(request, utterance, result, now))
+            out.extend(self._maybe_confirm(now))
         else:
             if request.speculative and utterance.speculative is not request:
                 return out  # speech resumed after it was started: stale
@@ -349,7 +365,12 @@ class StreamSession:
     def _on_vad(self, event: VadEvent, now: float, *, reason: str | None = None) -> Output:
         out = Output()
         if isinstance(event, SpeechStarted):
-            utterance = _Utterance(id=next(self._utterance_ids), start_sample=event.start_sample)
+            utterance = _Utterance(
+                id=next(self._utterance_ids),
+                start_sample=event.start_sample,
+                last_confirm_end=event.start_sample,
+                merger=Merger(self.config.merge),
+            )
             utterance.move(UtteranceState.CAPTURING)
             utterance.dropped_at_start = self.frames_dropped
             self._open = utterance
@@ -371,11 +392,7 @@ class StreamSession:
                 self._open.speculative = request
                 out.requests.append(request)
         elif isinstance(event, SpeechResumed) and self._open is not None:
-            stale = self._open.speculative
-            if stale is not None:
-                self._open.speculative = None
-                self._open.final_result = None  # it may have answered already: discard it
-                self._cancel(stale.id, out)
+            out.extend(self._on_resumed(self._open, now))
         elif isinstance(event, SpeechEnded) and self._open is not None:
             utterance, self._open = self._open, None
             utterance.end_sample = event.end_sample
@@ -394,6 +411,8 @@ class StreamSession:
             )
             if self._draft_inflight is not None:
                 self._cancel(self._draft_inflight, out)  # drafts of an ended utterance are moot
+            if utterance.confirm_inflight is not None:
+                self._cancel(utterance.confirm_inflight, out)  # the final supersedes it
             # A speculative decode still standing covers this utterance (only silence followed);
             # it may even have answered already (its result is stashed in final_result).
             utterance.final_request = utterance.speculative
@@ -404,6 +423,81 @@ class StreamSession:
             self._pending.append(utterance)
             out.extend(self._flush_finals(now))
         return out
+
+    def _on_resumed(self, utterance: _Utterance, now: float) -> Output:
+        """Speech came back after a pause: the speculative final no longer covers the utterance.
+
+        In dual-model mode it still is a confirmation of everything said up to the pause, so it
+        is kept as one; otherwise it is cancelled (or its early answer discarded).
+        """
+        out = Output()
+        stale = utterance.speculative
+        if stale is None:
+            return out
+        utterance.speculative = None
+        answered, utterance.final_result = utterance.final_result, None
+        if self.config.confirm_interval_ms is None or utterance.confirm_inflight is not None:
+            self._cancel(stale.id, out)
+            return out
+        as_confirm = replace(stale, kind=DecodeKind.CONFIRM, speculative=False)
+        if answered is not None:
+            out.extend(self._on_confirm(as_confirm, utterance, answered, now))
+        else:
+            self._inflight[stale.id] = (as_confirm, utterance)
+            utterance.confirm_inflight = stale.id
+        return out
+
+    def _maybe_confirm(self, now: float) -> Output:
+        utterance = self._open
+        interval = self.config.confirm_interval_ms
+        if (
+            interval is None
+            or utterance is None
+            or utterance.confirm_inflight is not None
+            or utterance.speculative is not None
+        ):
+            return Output()
+        end = self._processed
+        if (end - utterance.last_confirm_end) * 1000 // SAMPLE_RATE < interval:
+            return Output()
+        request = self._request(utterance, DecodeKind.CONFIRM, end, now)
+        utterance.confirm_inflight = request.id
+        utterance.last_confirm_end = end
+        return Output(requests=[request])
+
+    def _on_confirm(
+        self, request: DecodeRequest, utterance: _Utterance, result: DecodeResult, now: float
+    ) -> Output:
+        if (
+            utterance.state is not UtteranceState.CAPTURING
+            or request.id <= utterance.last_confirmed_window
+            or result.transcript is None
+            or not result.transcript.text
+        ):
+            return Output()
+        text, stable = utterance.merger.confirm(result.transcript.text)
+        utterance.last_confirmed_window = request.id
+        utterance.last_shown_window = max(utterance.last_shown_window, request.id)
+        # Windows numbered before this request decoded no more audio than it did.
+        corrects = [w for w in utterance.uncorrected if w < request.id]
+        utterance.uncorrected = [w for w in utterance.uncorrected if w > request.id]
+        utterance.uncorrected.append(request.id)
+        event = self._stamp(
+            EventType.PARTIAL,
+            now,
+            utterance_id=utterance.id,
+            window_id=request.id,
+            text=text,
+            stable_text=stable,
+            confirmed_text=text,
+            confidence="confirmed",
+            source=self.source,
+            model=result.transcript.metadata.model or self.model,
+            corrects_window_ids=corrects,
+            audio_start_s=_seconds(request.start_sample),
+            audio_end_s=_seconds(request.end_sample),
+        )
+        return Output(events=[event])
 
     def _cancel(self, request_id: int, out: Output) -> None:
         self._inflight.pop(request_id, None)
@@ -432,9 +526,9 @@ class StreamSession:
             audio=self._ring.read(start, end),
             start_sample=start,
             end_sample=end,
-            options=self.config.final_options
-            if kind is DecodeKind.FINAL
-            else self.config.draft_options,
+            options=self.config.draft_options
+            if kind is DecodeKind.DRAFT
+            else self.config.final_options,
             speculative=speculative,
             created_at=now,
         )
@@ -479,9 +573,10 @@ class StreamSession:
         hypothesis = result.transcript.text
         if not hypothesis:
             return out
-        text, stable = utterance.stabilizer.update(hypothesis)
+        text, stable = utterance.merger.draft(hypothesis)
         utterance.last_shown_window = request.id
         utterance.draft_windows.append(request.id)
+        utterance.uncorrected.append(request.id)
         out.events.append(
             self._stamp(
                 EventType.PARTIAL,
@@ -490,6 +585,7 @@ class StreamSession:
                 window_id=request.id,
                 text=text,
                 stable_text=stable,
+                confirmed_text=utterance.merger.confirmed_text,
                 confidence="draft",
                 source=self.source,
                 model=result.transcript.metadata.model or self.model,
@@ -567,7 +663,7 @@ class StreamSession:
             language=transcript.language,
             source=self.source,
             model=transcript.metadata.model or self.model,
-            corrects_window_ids=list(utterance.draft_windows),
+            corrects_window_ids=list(utterance.uncorrected),
             audio_start_s=_seconds(utterance.start_sample),
             audio_end_s=_seconds(utterance.end_sample or request.end_sample),
             latency=self._latency(utterance, result, now),

@@ -12,7 +12,7 @@ import re
 _PUNCT = re.compile(r"[^\w']+")
 
 
-def _key(word: str) -> str:
+def word_key(word: str) -> str:
     """Compare words without case or punctuation: "country." agrees with "country"."""
     return _PUNCT.sub("", word.lower())
 
@@ -53,7 +53,7 @@ class Stabilizer:
 def _common_prefix(a: list[str], b: list[str]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
-        if _key(x) != _key(y):
+        if word_key(x) != word_key(y):
             break
         n += 1
     return n

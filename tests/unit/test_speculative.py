@@ -1,0 +1,139 @@
+"""Dual-model mode: the draft/confirmation merger, and the session's confirmations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from echoic.streaming.events import EventType
+from echoic.streaming.session import DecodeKind
+from echoic.streaming.speculative import Merger, MergeStrategy
+from tests.stream_kit import silence, speech
+from tests.unit.test_stream_session import CONFIG, Driver, standard_utterance
+
+DUAL = replace(CONFIG, confirm_interval_ms=400, draft_interval_ms=200)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "confirmed", "draft", "shown"),
+    [
+        # The draft agrees with the confirmation and runs past it: its tail is appended.
+        (MergeStrategy.PATCH, "the cat sat", "the cat sat on the mat", "the cat sat on the mat"),
+        # The draft disagrees inside the confirmed span: confirmed words win, no flicker.
+        (MergeStrategy.PATCH, "the cat sat", "a cat sad on the mat", "the cat sat on the mat"),
+        # The draft dropped a confirmed word: alignment still finds where to continue.
+        (
+            MergeStrategy.PATCH,
+            "and so my fellow",
+            "and so fellow Americans",
+            "and so my fellow Americans",
+        ),
+        # Position-based replacement just counts words.
+        (MergeStrategy.REPLACE, "the cat sat", "a cat sad on the mat", "the cat sat on the mat"),
+        (MergeStrategy.REPLACE, "and so my fellow", "and so fellow Americans", "and so my fellow"),
+        # A draft that stops matching well before the confirmed words end adds nothing.
+        (
+            MergeStrategy.PATCH,
+            "one two three four five six",
+            "one two nine ten",
+            "one two three four five six",
+        ),
+    ],
+)
+def test_merge_strategies(strategy: MergeStrategy, confirmed: str, draft: str, shown: str) -> None:
+    merger = Merger(strategy)
+    assert merger.confirm(confirmed) == (confirmed, confirmed)
+    text, stable = merger.draft(draft)
+    assert text == shown
+    assert stable.startswith(confirmed)
+    assert text.startswith(stable)
+
+
+@given(st.lists(st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f"]), max_size=8), max_size=12))
+def test_between_confirmations_stable_text_only_grows(drafts: list[list[str]]) -> None:
+    merger = Merger()
+    merger.confirm("a b")
+    previous = ""
+    for words in drafts:
+        text, stable = merger.draft(" ".join(words))
+        assert stable.startswith(previous)
+        assert text.startswith(stable)
+        assert stable.startswith("a b")
+        previous = stable
+
+
+def test_confirmations_every_interval_correct_the_drafts_before_them() -> None:
+    driver = Driver(DUAL)
+    driver.feed(silence(200))
+    driver.feed(speech(400), drafts=iter(["the", "the cat"]))
+    confirms = [r for r in driver.requests if r.kind is DecodeKind.CONFIRM]
+    assert len(confirms) == 1
+    confirm = confirms[0]
+    assert confirm.options == DUAL.final_options, "confirmations decode like finals"
+    drafts_before = [
+        r.id for r in driver.requests if r.kind is DecodeKind.DRAFT and r.id < confirm.id
+    ]
+    shown_before = [p["window_id"] for p in driver.of(EventType.PARTIAL)]
+
+    out = driver.answer(confirm, "The cat.")
+    [partial] = [e.data for e in out.events if e.type is EventType.PARTIAL]
+    assert partial["confidence"] == "confirmed"
+    assert partial["text"] == partial["stable_text"] == partial["confirmed_text"] == "The cat."
+    assert partial["corrects_window_ids"] == [w for w in shown_before if w in drafts_before]
+    assert partial["window_id"] == confirm.id
+
+    # A later draft keeps the confirmed words and adds its own tail, dimmer.
+    driver.feed(speech(200), drafts=iter(["a cat sat"]))
+    latest = driver.of(EventType.PARTIAL)[-1]
+    assert latest["confidence"] == "draft"
+    assert latest["confirmed_text"] == "The cat."
+    assert latest["text"].startswith("The cat.")
+
+
+def test_a_late_confirmation_older_than_the_shown_one_is_ignored() -> None:
+    driver = Driver(DUAL)
+    driver.feed(silence(200))
+    driver.feed(speech(1000))
+    confirms = [r for r in driver.requests if r.kind is DecodeKind.CONFIRM]
+    assert len(confirms) == 1, "one confirmation in flight at a time"
+    driver.answer(confirms[0], "first")
+    driver.feed(speech(400))
+    second = [r for r in driver.requests if r.kind is DecodeKind.CONFIRM][-1]
+    assert second.id > confirms[0].id
+    driver.answer(second, "first second")
+    assert driver.of(EventType.PARTIAL)[-1]["text"] == "first second"
+
+
+def test_a_pause_inside_an_utterance_turns_the_speculative_final_into_a_confirmation() -> None:
+    driver = Driver(replace(DUAL, interim_results=False, confirm_interval_ms=10_000))
+    standard_utterance(driver)
+    driver.feed(silence(150))  # speculative final requested
+    [speculative] = driver.finals()
+    driver.feed(speech(300))  # speech resumes: in dual mode it becomes a confirmation
+    assert speculative.id not in driver.cancelled
+    out = driver.answer(speculative, "so far")
+    [partial] = [e.data for e in out.events if e.type is EventType.PARTIAL]
+    assert partial["confidence"] == "confirmed"
+    assert partial["text"] == "so far"
+
+    driver.feed(silence(300))
+    final = driver.finals()[-1]
+    assert final.id > speculative.id
+    [event] = [
+        e.data for e in driver.answer(final, "so far and more").events if e.type is EventType.FINAL
+    ]
+    assert event["text"] == "so far and more"
+    assert event["corrects_window_ids"] == [speculative.id]
+
+
+def test_the_final_cancels_a_confirmation_still_in_flight() -> None:
+    driver = Driver(replace(DUAL, interim_results=False))
+    driver.feed(silence(200))
+    driver.feed(speech(600))
+    [confirm] = [r for r in driver.requests if r.kind is DecodeKind.CONFIRM]
+    driver.feed(silence(300))
+    assert confirm.id in driver.cancelled
+    assert driver.answer(confirm, "late").events == []
