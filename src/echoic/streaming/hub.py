@@ -1,0 +1,79 @@
+"""Every live stream of a process: one scheduler per model, shared; the streams themselves.
+
+The server keeps one :class:`StreamHub`. Streams ask it for the schedulers of their model pair
+(so a hundred streams on ``tiny.en`` share one loaded copy and one queue), register while they
+run, and are all ended on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+
+from echoic.engines.base import Engine
+from echoic.streaming.live import LiveStream
+from echoic.streaming.scheduler import ModelScheduler, Schedulers
+
+EngineGetter = Callable[[str], Engine]
+
+
+class StreamHub:
+    def __init__(self, engines: EngineGetter) -> None:
+        self._engines = engines
+        self._schedulers: dict[str, ModelScheduler] = {}
+        self._streams: set[LiveStream] = set()
+        self._closing = False
+
+    def engine(self, model: str) -> Engine:
+        return self._engines(model)
+
+    def schedulers(self, model: str, confirm_model: str | None = None) -> Schedulers:
+        """The shared schedulers for a stream drafting with ``model`` and confirming with
+        ``confirm_model`` (the same model when ``None``). Loads models on first use."""
+        draft = self._scheduler(model)
+        if confirm_model is None or confirm_model == model:
+            return Schedulers.single(draft)
+        return Schedulers(draft=draft, confirm=self._scheduler(confirm_model))
+
+    def _scheduler(self, model: str) -> ModelScheduler:
+        scheduler = self._schedulers.get(model)
+        if scheduler is None:
+            scheduler = ModelScheduler(self._engines(model))
+            self._schedulers[model] = scheduler
+        return scheduler
+
+    @property
+    def active(self) -> int:
+        return len(self._streams)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def queue_depths(self) -> dict[str, int]:
+        return {model: s.depth for model, s in self._schedulers.items()}
+
+    @contextlib.contextmanager
+    def registered(self, stream: LiveStream) -> Iterator[None]:
+        self._streams.add(stream)
+        try:
+            yield
+        finally:
+            self._streams.discard(stream)
+
+    async def shutdown(self, timeout_s: float = 10.0) -> None:
+        """Finish every stream (their clients get ``end``), then stop the schedulers."""
+        self._closing = True
+        streams = list(self._streams)
+        if streams:
+            await asyncio.wait(
+                [asyncio.create_task(s.finish(), name="hub:finish") for s in streams],
+                timeout=timeout_s,
+            )
+        for stream in streams:
+            if not stream.done:
+                await stream.cancel()
+        for scheduler in self._schedulers.values():
+            await scheduler.aclose()
+        self._schedulers.clear()

@@ -1,0 +1,121 @@
+"""The client side of the live protocol (DESIGN.md §2): parsing what a client sends.
+
+Binary frames are PCM audio; text frames are JSON control messages. Parsing is pure and
+strict: anything malformed becomes a :class:`ProtocolError` with a code the client can act on,
+never an exception that would end the connection.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from echoic.audio.pcm import pcm_to_float32
+from echoic.errors import AudioError
+from echoic.streaming.session import StreamConfig
+from echoic.types import Audio, AudioEncoding
+
+MAX_FRAME_BYTES = 256 * 1024  # 4 s of 16 kHz s16 mono; far above any real-time chunk
+CONTROL_TYPES = ("start", "finalize", "pause", "resume", "keepalive", "stop", "transcript", "auth")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProtocolError:
+    code: str
+    message: str
+
+
+class VadOverrides(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float | None = Field(default=None, gt=0, lt=1)
+    min_speech_ms: int | None = Field(default=None, ge=0, le=5000)
+    silence_ms: int | None = Field(default=None, ge=100, le=10_000)
+    max_utterance_s: float | None = Field(default=None, ge=2, le=30)
+
+
+class StartMessage(BaseModel):
+    """The optional first message; the same fields work as query parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["start"] = "start"
+    sample_rate: int = Field(default=16_000, ge=8_000, le=192_000)
+    encoding: AudioEncoding = "pcm_s16le"
+    channels: int = Field(default=1, ge=1, le=8)
+    language: str | None = Field(default=None, min_length=2, max_length=8)
+    model: str | None = None
+    confirm_model: str | None = None
+    interim_results: bool = True
+    client_transcripts: bool = False
+    vad: VadOverrides | None = None
+
+    def stream_config(self, base: StreamConfig, *, dual: bool) -> StreamConfig:
+        vad = base.vad
+        if self.vad is not None:
+            overrides = {k: v for k, v in self.vad.model_dump().items() if v is not None}
+            if "silence_ms" in overrides:
+                overrides.setdefault(
+                    "speculative_silence_ms",
+                    min(vad.speculative_silence_ms, overrides["silence_ms"]),
+                )
+            vad = replace(vad, **overrides)
+        config = replace(
+            base,
+            vad=vad,
+            interim_results=self.interim_results,
+            confirm_interval_ms=(base.confirm_interval_ms or 1000) if dual else None,
+        )
+        return config.with_language(self.language)
+
+
+def parse_start(data: dict[str, Any]) -> StartMessage | ProtocolError:
+    try:
+        return StartMessage.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "start"
+        return ProtocolError(code="invalid_start", message=f"{where}: {first['msg']}")
+
+
+def parse_text(text: str) -> dict[str, Any] | ProtocolError:
+    """A control message: a JSON object with a known ``type``."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return ProtocolError(code="invalid_json", message="text frames must be JSON objects")
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        return ProtocolError(
+            code="invalid_message", message='a control message is a JSON object with a "type"'
+        )
+    if data["type"] not in CONTROL_TYPES:
+        known = ", ".join(CONTROL_TYPES)
+        return ProtocolError(
+            code="unknown_message_type",
+            message=f"unknown message type {data['type']!r}; known: {known}",
+        )
+    return data
+
+
+def parse_audio(data: bytes, start: StartMessage) -> Audio | ProtocolError:
+    """A binary frame as mono float32 at the client's sample rate (resampled by the stream)."""
+    if len(data) > MAX_FRAME_BYTES:
+        return ProtocolError(
+            code="frame_too_large",
+            message=f"audio frame of {len(data)} bytes; send at most {MAX_FRAME_BYTES} per frame",
+        )
+    try:
+        samples = pcm_to_float32(data, start.encoding)
+    except AudioError as exc:
+        return ProtocolError(code="invalid_audio", message=exc.message)
+    if start.channels > 1:
+        if len(samples) % start.channels:
+            return ProtocolError(
+                code="invalid_audio",
+                message=f"frame does not hold whole {start.channels}-channel samples",
+            )
+        samples = samples.reshape(-1, start.channels).mean(axis=1).astype("float32")
+    return samples
