@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from echoic.streaming.events import EventType
-from echoic.streaming.session import DecodeKind
+from echoic.streaming.session import DecodeKind, ends_sentence
 from echoic.streaming.speculative import Merger, MergeStrategy
 from tests.stream_kit import silence, speech
 from tests.unit.test_stream_session import CONFIG, Driver, standard_utterance
@@ -137,3 +137,35 @@ def test_the_final_cancels_a_confirmation_still_in_flight() -> None:
     driver.feed(silence(300))
     assert confirm.id in driver.cancelled
     assert driver.answer(confirm, "late").events == []
+
+
+@pytest.mark.parametrize(
+    ("text", "ends"),
+    [
+        ("It is done.", True),
+        ("Is it done?", True),
+        ('He said "go!"', True),
+        ("And so my fellow Americans,", False),
+        ("He said...", False),
+        ("He said…", False),
+        ("", False),
+    ],
+)
+def test_ends_sentence(text: str, ends: bool) -> None:
+    assert ends_sentence(text) is ends
+
+
+def test_early_endpoint_after_a_finished_sentence_only() -> None:
+    early = replace(CONFIG, interim_results=False, early_endpoint_ms=150)
+    for text, ended_early in (("A whole sentence.", True), ("and then,", False)):
+        driver = Driver(early)
+        standard_utterance(driver)
+        driver.feed(silence(100))  # speculative final requested at 100 ms of silence
+        [speculative] = driver.finals()
+        driver.answer(speculative, text)
+        driver.feed(silence(60))  # 160 ms of silence: past the early endpoint, not silence_ms
+        ended = driver.of(EventType.SPEECH_ENDED)
+        assert bool(ended) is ended_early, text
+        if ended_early:
+            assert ended[0]["reason"] == "silence"
+            assert [f["text"] for f in driver.of(EventType.FINAL)] == [text]

@@ -166,3 +166,60 @@ def bench_speed(
     print_report(result)
     json_path, png_path = save_report(result, out)
     click.echo(f"report: {json_path}  plot: {png_path}", err=True)
+
+
+@bench.command("stream")
+@click.option(
+    "--sessions",
+    "sessions",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    default=(_DEFAULT_DATA / "sessions",),
+    show_default=True,
+    help="Session WAVs with JSON sidecars, or directories of them.",
+)
+@_model
+@click.option("--realtime/--fast", default=True, show_default=True, help="Pace by the wall clock.")
+@click.option("--chunk-ms", type=click.IntRange(5, 1000), default=20, show_default=True)
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--batch/--no-batch", default=True, show_default=True, help="Batch WER for the penalty."
+)
+@_threads
+@_out
+@click.pass_context
+@reports_errors
+def bench_stream(
+    ctx: click.Context,
+    sessions: tuple[Path, ...],
+    model: str | None,
+    realtime: bool,
+    chunk_ms: int,
+    repeat: int,
+    batch: bool,
+    cpu_threads: int | None,
+    out: Path | None,
+) -> None:
+    """Streaming latency (first draft, final, final text) and WER penalty vs batch (EVAL.md)."""
+    from echoic.bench import default_report_path
+    from echoic.bench.stream import StreamBenchOptions, run_stream_bench
+    from echoic.bench.stream_report import print_stream_table, write_stream_report
+
+    settings = settings_of(ctx)
+    model = model or settings.model
+    options = StreamBenchOptions(
+        sessions=sessions,
+        models_dir=settings.models_dir,
+        model=model,
+        realtime=realtime,
+        chunk_ms=chunk_ms,
+        repeat=repeat,
+        compare_batch=batch,
+        device=_device(ctx, cpu_threads),
+    )
+    result = run_stream_bench(
+        options, on_session=lambda run: click.echo(f"  streamed {run.session}", err=True)
+    )
+    print_stream_table(result)
+    json_path, png_path = write_stream_report(result, out or default_report_path("stream", model))
+    click.echo(f"report: {json_path}  plot: {png_path}", err=True)
