@@ -15,6 +15,8 @@ exc``) and nowhere else.
     │   │   ├── AudioTooLongError    413  audio_too_long
     │   │   └── AudioTooLargeError   413  file_too_large
     │   └── ModelNotFoundError       404  model_not_found      (a name echoic does not know)
+    ├── UnauthorizedError            401  invalid_api_key      (ws close 4401)
+    ├── RateLimitedError             429  rate_limit_exceeded  (ws close 4429, retryable)
     ├── ModelError                   503  model_unavailable
     │   ├── ModelNotInstalledError   503  model_not_installed  (known, but not installed)
     │   ├── ModelCorruptError        503  model_corrupt        (checksum mismatch)
@@ -132,3 +134,24 @@ class SupersededError(EchoicError):
 
     code = "superseded"
     http_status = 409
+
+
+class UnauthorizedError(EchoicError):
+    code = "invalid_api_key"
+    http_status = 401
+    ws_close_code = 4401
+    error_type = "invalid_request_error"
+
+
+class RateLimitedError(EchoicError):
+    """Over a request rate or a concurrency cap; ``retry_after_s`` says when to come back."""
+
+    code = "rate_limit_exceeded"
+    http_status = 429
+    ws_close_code = 4429
+    retryable = True
+    error_type = "requests"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from echoic.engines.base import Engine
 from echoic.streaming.live import LiveStream
 from echoic.streaming.scheduler import ModelScheduler, Schedulers
+from echoic.vad.detector import SpeechDetector
+from echoic.vad.silero import SileroVad
 
 EngineGetter = Callable[[str], Engine]
 
@@ -24,9 +26,16 @@ class StreamHub:
         self._schedulers: dict[str, ModelScheduler] = {}
         self._streams: set[LiveStream] = set()
         self._closing = False
+        self._vad: SileroVad | None = None
 
     def engine(self, model: str) -> Engine:
         return self._engines(model)
+
+    def detector(self) -> SpeechDetector:
+        """A speech detector for one stream: Silero, loaded once and forked per stream."""
+        if self._vad is None:
+            self._vad = SileroVad()
+        return self._vad.fork()
 
     def schedulers(self, model: str, confirm_model: str | None = None) -> Schedulers:
         """The shared schedulers for a stream drafting with ``model`` and confirming with

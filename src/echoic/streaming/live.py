@@ -59,6 +59,8 @@ class LiveStream:
         self._ready = ready
         self._resampler = Resampler(sample_rate) if sample_rate != SAMPLE_RATE else None
         self._task: asyncio.Task[None] | None = None
+        #: Set when the stream's runner has returned (``end`` sent, cancelled, or aborted).
+        self.stopped = asyncio.Event()
 
     @property
     def session_id(self) -> str:
@@ -68,6 +70,7 @@ class LiveStream:
         if self._ready is not None:
             await self._emit(self.session.ready_event(self._clock.now(), **self._ready))
         self._task = asyncio.create_task(self.runner.run(), name=f"stream:{self.session_id}")
+        self._task.add_done_callback(lambda _task: self.stopped.set())
         return self
 
     async def __aexit__(

@@ -1,0 +1,336 @@
+"""The live WebSocket protocol (DESIGN.md §2): ``/v1/listen`` and
+``/api/v1/audio/stream/transcribe``.
+
+One connection is one stream. Binary frames are PCM audio; text frames are JSON control
+messages; events go back as JSON text frames. The handler only translates between the socket
+and a :class:`~echoic.streaming.live.LiveStream`: everything about utterances lives in the
+streaming package. Nothing a client sends ends the connection with a crash: bad messages get
+an ``error`` event, bad configuration or credentials a close code (4400, 4401, 4429), overload
+1013, server shutdown ``end`` and 1001.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, MutableMapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from echoic.errors import EchoicError, RateLimitedError, UnauthorizedError
+from echoic.settings import Settings
+from echoic.streaming.events import Event, EventType
+from echoic.streaming.hub import StreamHub
+from echoic.streaming.live import LiveStream, stream_language
+from echoic.streaming.protocol import (
+    ProtocolError,
+    StartMessage,
+    parse_audio,
+    parse_start,
+    parse_text,
+)
+from echoic.streaming.runner import Control
+from echoic.streaming.session import StreamConfig
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+AUTH_TIMEOUT_S = 5.0
+CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_OVERLOADED, CLOSE_INTERNAL = 1000, 1001, 1013, 1011
+CLOSE_BAD_REQUEST, CLOSE_UNAUTHORIZED, CLOSE_RATE_LIMITED = 4400, 4401, 4429
+_CONTROLS = {
+    "finalize": Control.FINALIZE,
+    "pause": Control.PAUSE,
+    "resume": Control.RESUME,
+}
+
+
+class StreamMetrics:
+    """What the WebSocket reports to metrics; the server's metrics module implements it."""
+
+    def stream_opened(self) -> None: ...
+    def stream_closed(self) -> None: ...
+    def event(self, event: Event) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class WsDeps:
+    settings: Settings
+    hub: StreamHub
+    #: Token (or None) → principal; raises UnauthorizedError. ``None`` when auth is off.
+    authenticate: Callable[[str | None], Any] | None
+    #: A stream slot for the principal; raises RateLimitedError past the stream cap.
+    acquire_stream: Callable[[Any], AbstractContextManager[object]]
+    metrics: StreamMetrics
+    idle_timeout_s: float = 30.0
+
+
+def deps_of(websocket: WebSocket) -> WsDeps:
+    deps = websocket.app.state.echoic.ws_deps
+    assert isinstance(deps, WsDeps)  # built by create_app
+    return deps
+
+
+@router.websocket("/v1/listen")
+@router.websocket("/api/v1/audio/stream/transcribe")
+async def listen(websocket: WebSocket) -> None:
+    await Connection(websocket, deps_of(websocket)).serve()
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, deps: WsDeps) -> None:
+        self.ws = websocket
+        self.deps = deps
+        self.stream: LiveStream | None = None
+        self.start: StartMessage | None = None
+        self._closed = False
+        self._opened_at = time.monotonic()
+        self._registration: AbstractContextManager[None] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        await self.ws.accept()
+        try:
+            principal = await self._authenticate()
+            if principal is _REJECTED:
+                return
+            with self.deps.acquire_stream(principal):
+                self.deps.metrics.stream_opened()
+                try:
+                    await self._run()
+                finally:
+                    self.deps.metrics.stream_closed()
+        except RateLimitedError as exc:
+            await self._refuse(exc, CLOSE_RATE_LIMITED)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self._unregister()
+            if self.stream is not None:
+                await self.stream.cancel()  # no-op after a clean finish
+
+    async def _authenticate(self) -> Any:
+        if self.deps.authenticate is None:
+            return None
+        token = _token_from_headers(self.ws.headers)
+        if token is None:
+            try:
+                first = await asyncio.wait_for(self.ws.receive_text(), AUTH_TIMEOUT_S)
+            except (TimeoutError, KeyError, WebSocketDisconnect, RuntimeError):
+                first = ""
+            message = parse_text(first)
+            if isinstance(message, dict) and message["type"] == "auth":
+                token = str(message.get("token") or "") or None
+        try:
+            return self.deps.authenticate(token)
+        except UnauthorizedError as exc:
+            await self._refuse(exc, CLOSE_UNAUTHORIZED)
+            return _REJECTED
+
+    async def _run(self) -> None:
+        receiver = asyncio.ensure_future(self.ws.receive())
+        try:
+            while True:
+                waiters: set[asyncio.Future[Any]] = {receiver}
+                stopped = None
+                if self.stream is not None:
+                    stopped = asyncio.ensure_future(self.stream.stopped.wait())
+                    waiters.add(stopped)
+                done, _ = await asyncio.wait(
+                    waiters, timeout=self.deps.idle_timeout_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                if stopped is not None and not stopped.done():
+                    stopped.cancel()
+                if not done:
+                    await self._idle_timeout()
+                    return
+                if receiver not in done:
+                    await self._stream_stopped()
+                    return
+                message = receiver.result()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if not await self._on_message(message):
+                    return
+                receiver = asyncio.ensure_future(self.ws.receive())
+        finally:
+            if not receiver.done():
+                receiver.cancel()
+                with contextlib.suppress(BaseException):
+                    await receiver
+
+    # -- messages ---------------------------------------------------------------------------
+
+    async def _on_message(self, message: MutableMapping[str, Any]) -> bool:
+        """Handle one frame; False when the connection is done."""
+        if message.get("bytes") is not None:
+            if self.stream is None and not await self._open(None):
+                return False
+            assert self.stream is not None
+            assert self.start is not None
+            audio = parse_audio(message["bytes"], self.start)
+            if isinstance(audio, ProtocolError):
+                await self._error(audio.code, audio.message)
+            elif len(audio):
+                self.stream.send(audio)
+            return True
+        parsed = parse_text(message.get("text") or "")
+        if isinstance(parsed, ProtocolError):
+            await self._error(parsed.code, parsed.message)
+            return True
+        kind = parsed["type"]
+        if kind == "start":
+            if self.stream is not None:
+                await self._error("invalid_message", "start must be the first message")
+                return True
+            return await self._open(parsed)
+        if self.stream is None and not await self._open(None):
+            return False
+        assert self.stream is not None
+        if kind == "stop":
+            await self.stream.finish()
+            await self._close(CLOSE_NORMAL)
+            return False
+        if kind in _CONTROLS:
+            self.stream.control(_CONTROLS[kind])
+        elif kind == "transcript":
+            await self._error(
+                "unsupported", "client-supplied transcripts are not enabled on this server"
+            )
+        # keepalive: receiving it already reset the idle timer; auth: already authenticated
+        return True
+
+    async def _open(self, start_message: dict[str, Any] | None) -> bool:
+        """Start the stream from the query parameters and an optional ``start`` message."""
+        fields: dict[str, Any] = {
+            k: v for k, v in self.ws.query_params.items() if k not in ("token", "type")
+        }
+        if start_message is not None:
+            fields.update(start_message)
+        start = parse_start(fields)
+        if isinstance(start, ProtocolError):
+            await self._error(start.code, start.message)
+            await self._close(CLOSE_BAD_REQUEST)
+            return False
+        settings = self.deps.settings
+        model = start.model or settings.model
+        confirm = start.confirm_model or settings.confirm_model
+        try:
+            engines = [await asyncio.to_thread(self.deps.hub.engine, model)]
+            if confirm is not None and confirm != model:
+                engines.append(await asyncio.to_thread(self.deps.hub.engine, confirm))
+        except EchoicError as exc:
+            await self._error(exc.code, exc.message)
+            await self._close(CLOSE_BAD_REQUEST if exc.http_status < 500 else CLOSE_INTERNAL)
+            return False
+        schedulers = self.deps.hub.schedulers(model, confirm)
+        config = start.stream_config(StreamConfig(), dual=schedulers.dual)
+        config = config.with_language(stream_language(start.language, engines))
+        self.start = start
+        self.stream = LiveStream(
+            schedulers,
+            self._emit,
+            detector=self.deps.hub.detector(),
+            config=config,
+            model=confirm or model,
+            sample_rate=start.sample_rate,
+            ready={
+                "config": start.model_dump(exclude={"type"}, mode="json"),
+                "models": [model] if confirm in (None, model) else [model, confirm],
+                "mode": "speculative" if schedulers.dual else "single",
+            },
+        )
+        await self.stream.__aenter__()
+        self._registration = self.deps.hub.registered(self.stream)
+        self._registration.__enter__()
+        return True
+
+    def _unregister(self) -> None:
+        if self._registration is not None:
+            self._registration.__exit__(None, None, None)
+            self._registration = None
+
+    # -- ends -------------------------------------------------------------------------------
+
+    async def _idle_timeout(self) -> None:
+        await self._error(
+            "idle_timeout",
+            f"no audio or keepalive for {self.deps.idle_timeout_s:g} s",
+            retryable=True,
+        )
+        if self.stream is not None:
+            await self.stream.finish()
+        await self._close(CLOSE_NORMAL)
+
+    async def _stream_stopped(self) -> None:
+        """The stream ended without the client asking: overload, or server shutdown."""
+        assert self.stream is not None
+        aborted = self.stream.runner.aborted
+        await self.stream.cancel()  # collects the runner's outcome
+        if aborted:
+            await self._close(CLOSE_OVERLOADED)
+        else:
+            await self._close(CLOSE_GOING_AWAY if self.deps.hub.closing else CLOSE_NORMAL)
+
+    async def _refuse(self, exc: EchoicError, code: int) -> None:
+        await self._error(exc.code, exc.message, retryable=exc.retryable)
+        await self._close(code)
+
+    # -- sending ----------------------------------------------------------------------------
+
+    async def _emit(self, event: Event) -> None:
+        self.deps.metrics.event(event)
+        await self._send(event.to_dict())
+
+    async def _error(self, code: str, message: str, *, retryable: bool = False) -> None:
+        if self.stream is not None:
+            event = self.stream.session.error(code, message, time.monotonic(), retryable=retryable)
+            await self._emit(event)
+        else:
+            await self._send(
+                {
+                    "type": EventType.ERROR.value,
+                    "seq": 0,
+                    "session_id": None,
+                    "t": round(time.monotonic() - self._opened_at, 3),
+                    "code": code,
+                    "message": message,
+                    "retryable": retryable,
+                }
+            )
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        if self._closed or self.ws.client_state is not WebSocketState.CONNECTED:
+            return
+        try:
+            await self.ws.send_text(json.dumps(payload))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self._closed = True  # the client is gone; the stream is cancelled on the way out
+
+    async def _close(self, code: int) -> None:
+        self._unregister()
+        if self._closed or self.ws.client_state is not WebSocketState.CONNECTED:
+            self._closed = True
+            return
+        self._closed = True
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await self.ws.close(code)
+
+
+_REJECTED = object()
+
+
+def _token_from_headers(headers: Any) -> str | None:
+    authorization = headers.get("authorization") or ""
+    if authorization.lower().startswith("bearer "):
+        return str(authorization[7:].strip()) or None
+    return headers.get("x-api-key") or None
