@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 MODELS ?= tiny.en base
 SAMPLE := samples/beckett.wav
 PYTEST_ARGS ?=
+PORT ?= 8000
 
 .PHONY: install models run test check format bench clean
 
@@ -25,8 +26,10 @@ models: $(STAMP)
 $(SAMPLE): $(STAMP)
 	$(BIN)/python scripts/fetch_sample.py $(SAMPLE)
 
+# Transcribes the sample once (a smoke check of models and audio), then serves on loopback.
 run: models $(SAMPLE)
 	$(BIN)/echoic transcribe $(SAMPLE) --format text
+	$(BIN)/echoic serve --host 127.0.0.1 --port $(PORT)
 
 test: models
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

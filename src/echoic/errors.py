@@ -14,6 +14,7 @@ exc``) and nowhere else.
     │   │   ├── CorruptAudioError    400  corrupt_audio        (truncated or damaged)
     │   │   ├── AudioTooLongError    413  audio_too_long
     │   │   └── AudioTooLargeError   413  file_too_large
+    │   ├── InvalidParameterError    400  invalid_value        (one request field; names it)
     │   └── ModelNotFoundError       404  model_not_found      (a name echoic does not know)
     ├── UnauthorizedError            401  invalid_api_key      (ws close 4401)
     ├── RateLimitedError             429  rate_limit_exceeded  (ws close 4429, retryable)
@@ -24,7 +25,8 @@ exc``) and nowhere else.
     ├── EngineError                  500  engine_error         (retryable)
     │   ├── EngineTimeoutError       504  engine_timeout       (retryable)
     │   └── EngineOverloadedError    503  engine_overloaded    (retryable)
-    └── SupersededError              409  superseded           (a draft replaced by a newer one)
+    ├── SupersededError              409  superseded           (a draft replaced by a newer one)
+    └── ConfigurationError           500  invalid_configuration (refuses to start, e.g. no keys)
 """
 
 from __future__ import annotations
@@ -155,3 +157,19 @@ class RateLimitedError(EchoicError):
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class InvalidParameterError(InvalidRequestError):
+    """One request field is wrong; ``param`` names it (OpenAI's error ``param``)."""
+
+    code = "invalid_value"
+
+    def __init__(self, message: str, *, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class ConfigurationError(EchoicError):
+    """The settings cannot work, e.g. a public bind address with no API keys: refuse to start."""
+
+    code = "invalid_configuration"

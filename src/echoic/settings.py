@@ -18,6 +18,11 @@ def default_models_dir() -> Path:
     return Path(cache) / "echoic" / "models"
 
 
+def default_data_dir() -> Path:
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "echoic"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ECHOIC_", env_nested_delimiter="__")
 
@@ -36,3 +41,29 @@ class Settings(BaseSettings):
     batched_threshold_s: float = Field(default=60.0, ge=0)
     max_duration_s: float = Field(default=7200.0, gt=0)
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+
+    # -- server (echoic serve) ------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    #: Where echoic keeps its own data (the API key database); ``ECHOIC_DATA_DIR``.
+    data_dir: Path = Field(default_factory=default_data_dir)
+    #: ``auto``: API keys required unless bound to a loopback address. ``required`` forces them
+    #: on loopback too; ``disabled`` turns them off anywhere (behind an authenticating proxy).
+    auth: Literal["auto", "required", "disabled"] = "auto"
+    #: Requests per API key (per client IP when auth is off), in the ``limits`` package's
+    #: notation: ``"120/minute"``, ``"10/second;1000/hour"``. Empty: no rate limit.
+    rate_limit: str = "120/minute"
+    #: Live streams one API key may hold open at once (all anonymous clients share one count).
+    max_streams_per_key: int = Field(default=16, ge=1)
+    #: REST transcriptions admitted per model at once (running or queued for the model's thread).
+    model_concurrency: int = Field(default=4, ge=1)
+    #: How long a REST request over ``model_concurrency`` waits for a slot before a 503.
+    model_queue_timeout_s: float = Field(default=30.0, ge=0)
+    #: Live streams end after this long without audio or keepalive.
+    stream_idle_timeout_s: float = Field(default=30.0, gt=0)
+    #: The startup self-test (1 s of synthetic audio) should finish within this; slower is logged.
+    self_test_max_s: float = Field(default=2.0, gt=0)
+    #: In-flight requests get this long to finish on shutdown.
+    shutdown_timeout_s: float = Field(default=30.0, ge=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"

@@ -3,10 +3,10 @@
 Bad input ends in one line on stderr (``error: …``) and a non-zero exit, never a traceback.
 """
 
-from echoic.cli import bench, listen, models, transcribe
+from echoic.cli import bench, keys, listen, models, serve, transcribe
 from echoic.cli.app import cli
 
-__all__ = ["bench", "cli", "listen", "main", "models", "transcribe"]
+__all__ = ["bench", "cli", "keys", "listen", "main", "models", "serve", "transcribe"]
 
 
 def main() -> None:

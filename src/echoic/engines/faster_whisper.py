@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -36,6 +36,9 @@ from echoic.types import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Called from the inference thread with each segment as soon as it is decoded.
+SegmentCallback = Callable[[Segment], None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +155,18 @@ class FasterWhisperEngine:
         call = partial(self.transcribe_sync, audio, options, progress=progress, queued_at=queued)
         return await loop.run_in_executor(self._executor, call)
 
+    async def transcribe_progressive(
+        self, audio: Audio, options: TranscribeOptions, on_segment: SegmentCallback
+    ) -> Transcript:
+        """:meth:`transcribe`, calling ``on_segment`` (from the inference thread) with each
+        segment as the decoder produces it: what a streamed REST response sends as it goes."""
+        queued = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        call = partial(
+            self.transcribe_sync, audio, options, queued_at=queued, on_segment=on_segment
+        )
+        return await loop.run_in_executor(self._executor, call)
+
     def transcribe_sync(
         self,
         audio: Audio,
@@ -159,13 +174,20 @@ class FasterWhisperEngine:
         *,
         progress: ProgressCallback | None = None,
         queued_at: float | None = None,
+        on_segment: SegmentCallback | None = None,
     ) -> Transcript:
-        """Blocking transcription on the caller's thread (the CLI and benchmarks use it)."""
+        """Blocking transcription on the caller's thread (the CLI and benchmarks use it).
+
+        ``on_segment`` is called with each segment as soon as the decoder produces it (texts
+        not yet cleaned; the returned transcript has the clean ones).
+        """
         self._check_options(options)
         started = time.perf_counter()
         duration = len(audio) / SAMPLE_RATE
         if options.encoder_pad_s is not None and duration <= WINDOW_MAX_S:
-            return self._decode_window(audio, options, started, queued_at or started)
+            return self._decode_window(
+                audio, options, started, queued_at or started, on_segment=on_segment
+            )
         batched = options.batched
         if batched is None:
             batched = duration >= options.batched_threshold_s
@@ -177,7 +199,7 @@ class FasterWhisperEngine:
                 )
             else:
                 segments_iter, info = self._model.transcribe(audio, **kwargs)
-            segments = self._collect(segments_iter, duration, progress)
+            segments = self._collect(segments_iter, duration, progress, on_segment)
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
         metadata = self._metadata(started, queued_at or started, batched=batched)
@@ -191,7 +213,13 @@ class FasterWhisperEngine:
         )
 
     def _decode_window(
-        self, audio: Audio, options: TranscribeOptions, started: float, queued_at: float
+        self,
+        audio: Audio,
+        options: TranscribeOptions,
+        started: float,
+        queued_at: float,
+        *,
+        on_segment: SegmentCallback | None = None,
     ) -> Transcript:
         window = WindowOptions(
             language=options.language,
@@ -204,6 +232,8 @@ class FasterWhisperEngine:
             result = decode_window(self._model, audio, window)
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
+        if on_segment is not None and result.segment is not None:
+            on_segment(result.segment)
         return build_transcript(
             segments=[] if result.segment is None else [result.segment],
             duration=result.duration,
@@ -248,7 +278,10 @@ class FasterWhisperEngine:
 
     @staticmethod
     def _collect(
-        raw: Iterable[Any], duration: float, progress: ProgressCallback | None
+        raw: Iterable[Any],
+        duration: float,
+        progress: ProgressCallback | None,
+        on_segment: SegmentCallback | None = None,
     ) -> list[Segment]:
         segments: list[Segment] = []
         for seg in raw:
@@ -273,6 +306,8 @@ class FasterWhisperEngine:
                     words=words,
                 )
             )
+            if on_segment is not None:
+                on_segment(segments[-1])
             if progress is not None:
                 progress(min(seg.end, duration), duration)
         if progress is not None:

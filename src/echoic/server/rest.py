@@ -1,0 +1,246 @@
+"""The OpenAI-compatible REST API: transcriptions, translations, models (DESIGN.md §5).
+
+Mounted under ``/v1`` and again under ``/api/v1``. The official ``openai`` client works against
+it unchanged (``OpenAI(base_url="http://host:8000/v1")``); ``whisper-1`` means the server's
+default model.
+
+A request goes: fields → size → content probe → declared length → model capabilities → a slot
+on the model (bounded wait) → decode (in a thread) → transcribe (on the model's inference
+thread) → the body in the asked format. Auth, the rate limit and the body size limit already
+ran in :class:`~echoic.server.middleware.ApiGuard`, before the upload was read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import Response
+
+from echoic.audio import decode_audio
+from echoic.engines.base import Engine
+from echoic.errors import EchoicError
+from echoic.formats import format_transcript
+from echoic.server import sse
+from echoic.server.error_handlers import echoic_error_body
+from echoic.server.limits import Slot
+from echoic.server.models import ModelInfo
+from echoic.server.schemas import (
+    ERROR_RESPONSES,
+    Granularity,
+    ModelList,
+    ModelObject,
+    TranscriptionJson,
+)
+from echoic.server.state import ServerState, request_info, state_of
+from echoic.server.validation import (
+    MAX_PROMPT_CHARS,
+    TranscriptionRequest,
+    check_capabilities,
+    check_fields,
+    check_upload,
+    transcribe_options,
+)
+from echoic.types import Audio, ResponseFormat, Task, TranscribeOptions, Transcript
+
+router = APIRouter(tags=["audio"])
+
+_TRANSCRIPT_RESPONSES = {
+    200: {
+        "description": "The transcript in the requested format; an event stream with stream=true.",
+        "content": {
+            "application/json": {"schema": TranscriptionJson.model_json_schema()},
+            "text/plain": {"schema": {"type": "string"}},
+            "application/x-subrip": {"schema": {"type": "string"}},
+            "text/vtt": {"schema": {"type": "string"}},
+            sse.MEDIA_TYPE: {"schema": {"type": "string"}},
+        },
+    },
+    **ERROR_RESPONSES,
+}
+
+FileField = Annotated[
+    UploadFile,
+    File(
+        description="The audio (or video) file: any format FFmpeg reads. Its content is probed; "
+        "the file name and type are not trusted."
+    ),
+]
+ModelField = Annotated[
+    str | None,
+    Form(
+        max_length=200,
+        description="A model name (see GET /models); 'whisper-1' or none: the server's default.",
+    ),
+]
+PromptField = Annotated[
+    str | None, Form(max_length=MAX_PROMPT_CHARS, description="Text to guide the style.")
+]
+FormatField = Annotated[ResponseFormat, Form(description="The format of the transcript.")]
+TemperatureField = Annotated[
+    float | None,
+    Form(ge=0, le=1, description="Sampling temperature; 0 or none: 0 with automatic fallback."),
+]
+BeamField = Annotated[
+    int | None, Form(ge=1, le=10, description="Beam size (echoic extension; default 5).")
+]
+
+
+@router.post(
+    "/audio/transcriptions",
+    summary="Transcribe audio into the input language",
+    responses=_TRANSCRIPT_RESPONSES,
+    response_class=Response,
+)
+async def create_transcription(
+    request: Request,
+    file: FileField,
+    model: ModelField = None,
+    language: Annotated[
+        str | None,
+        Form(max_length=16, description="ISO 639-1 code of the spoken language; none: detect."),
+    ] = None,
+    prompt: PromptField = None,
+    response_format: FormatField = ResponseFormat.JSON,
+    temperature: TemperatureField = None,
+    timestamp_granularities: Annotated[
+        list[Granularity] | None,
+        Form(
+            alias="timestamp_granularities[]",
+            description="word and/or segment timestamps; verbose_json only.",
+        ),
+    ] = None,
+    stream: Annotated[
+        bool, Form(description="Send the text as Server-Sent Events while it is decoded.")
+    ] = False,
+    beam_size: BeamField = None,
+) -> Response:
+    fields = TranscriptionRequest(
+        task=Task.TRANSCRIBE,
+        model=model or "",
+        response_format=response_format,
+        language=language,
+        prompt=prompt,
+        temperature=temperature,
+        granularities=tuple(timestamp_granularities or ()),
+        stream=stream,
+        beam_size=beam_size,
+    )
+    return await _transcribe(request, file, fields)
+
+
+@router.post(
+    "/audio/translations",
+    summary="Translate audio into English",
+    responses=_TRANSCRIPT_RESPONSES,
+    response_class=Response,
+)
+async def create_translation(
+    request: Request,
+    file: FileField,
+    model: ModelField = None,
+    prompt: PromptField = None,
+    response_format: FormatField = ResponseFormat.JSON,
+    temperature: TemperatureField = None,
+    beam_size: BeamField = None,
+) -> Response:
+    fields = TranscriptionRequest(
+        task=Task.TRANSLATE,
+        model=model or "",
+        response_format=response_format,
+        prompt=prompt,
+        temperature=temperature,
+        beam_size=beam_size,
+    )
+    return await _transcribe(request, file, fields)
+
+
+@router.get("/models", tags=["models"], summary="List the models", response_model=ModelList)
+async def list_models(request: Request) -> ModelList:
+    models = await asyncio.to_thread(state_of(request).models.describe)
+    return ModelList(data=[_model_object(m) for m in models])
+
+
+@router.get(
+    "/models/{model_id}",
+    tags=["models"],
+    summary="Describe one model",
+    response_model=ModelObject,
+    responses={404: ERROR_RESPONSES[404]},
+)
+async def retrieve_model(request: Request, model_id: str) -> ModelObject:
+    info = await asyncio.to_thread(state_of(request).models.find, model_id)
+    return _model_object(info)
+
+
+def _model_object(info: ModelInfo) -> ModelObject:
+    return ModelObject(
+        id=info.id,
+        created=info.created,
+        installed=info.installed,
+        loaded=info.loaded,
+        default=info.default,
+        description=info.description,
+        english_only=info.english_only,
+        alias_of=info.alias_of,
+    )
+
+
+async def _transcribe(
+    request: Request, upload: UploadFile, fields: TranscriptionRequest
+) -> Response:
+    state = state_of(request)
+    info = request_info(request)
+    name = state.models.name_for(fields.model)
+    info.model = name
+    fields = check_fields(fields)
+    options = transcribe_options(fields, state.settings)
+    await check_upload(upload, state.settings)
+    engine = await state.models.engine(name)
+    check_capabilities(engine, name, fields)
+    slot = await state.gates.acquire(name)
+    handed_over = False
+    try:
+        audio = await asyncio.to_thread(
+            decode_audio, upload.file, max_duration_s=state.settings.max_duration_s
+        )
+        if fields.stream:
+            response = _event_stream(state, engine, audio, options, slot, request)
+            handed_over = True  # the response releases the slot when the stream ends
+            return response
+        transcript = await engine.transcribe(audio, options)
+    finally:
+        if not handed_over:
+            slot.release()
+    info.source = transcript.metadata.provider
+    body, media_type = format_transcript(
+        transcript,
+        fields.response_format,
+        include_words=fields.include_words,
+        include_segments=fields.include_segments,
+    )
+    return Response(body, media_type=media_type)
+
+
+def _event_stream(
+    state: ServerState,
+    engine: Engine,
+    audio: Audio,
+    options: TranscribeOptions,
+    slot: Slot,
+    request: Request,
+) -> sse.EventStreamResponse:
+    info = request_info(request)
+
+    def on_error(exc: EchoicError) -> dict[str, object]:
+        state.metrics.error(exc.code)
+        return echoic_error_body(exc)
+
+    def on_done(transcript: Transcript) -> None:
+        info.source = transcript.metadata.provider
+
+    return sse.EventStreamResponse(
+        sse.events(engine, audio, options, on_error=on_error, on_done=on_done),
+        on_close=slot.release,
+    )

@@ -1,0 +1,1 @@
+"""What echoic keeps between runs: API keys now; transcripts, media and jobs later (DESIGN §6)."""
