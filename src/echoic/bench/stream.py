@@ -2,15 +2,23 @@
 
 Each session file (``session_NN.wav`` with its ``.json`` sidecar) is fed through a real
 :class:`~echoic.streaming.live.LiveStream` — Silero VAD, the default :class:`StreamConfig`, one
-:class:`ModelScheduler` shared by all sessions — in ``chunk_ms`` chunks, paced by the wall clock
+:class:`Schedulers` set shared by all sessions — in ``chunk_ms`` chunks, paced by the wall clock
 (``realtime``: a microphone; EVAL.md's latency definition) or as fast as the stream takes them
-(a quick functional run whose latencies are not what a user would feel). The model is loaded and
-warmed up before the first chunk is sent. Every event is recorded with its arrival time; the
+(a quick functional run whose latencies are not what a user would feel). The models are loaded
+and warmed up before the first chunk is sent. Every event is recorded with its arrival time; the
 arithmetic is in :mod:`echoic.bench.stream_metrics`.
+
+Single-model mode (``confirm_model=None``): one model drafts and finalizes. Dual-model
+(speculative) mode: ``model`` drafts on its own scheduler and ``confirm_model`` confirms (every
+``confirm_interval_ms``) and finalizes on another, each model loaded with one CTranslate2 thread
+(DESIGN.md §10: two models on two cores). A confirming model of the same name as the drafting one
+is a second loaded copy, so drafts and confirmations still run side by side. The stream decodes
+in :func:`~echoic.streaming.live.stream_language` (English when either model is English-only).
 
 Accuracy: the streaming WER (each session's finals joined, against the session's reference text)
 beside the batch WER of the same files through the default batch path (``transcribe_file`` with
-``TranscribeOptions()``, same model). Their difference is the streaming penalty (goal ≤ 0.5 points).
+``TranscribeOptions()`` — beam 5, in the stream's language — with the confirming model). Their
+difference is the streaming penalty (goal ≤ 0.5 points).
 
     options = StreamBenchOptions(sessions=(Path("eval/dev/sessions"),), models_dir=models_dir)
     result = run_stream_bench(options)
@@ -27,7 +35,7 @@ import resource
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,24 +51,33 @@ from echoic.bench.stream_metrics import (
     place_finals,
     utterance_latencies,
 )
-from echoic.bench.stream_result import BatchRun, SessionRun, StreamBenchResult
+from echoic.bench.stream_result import (
+    BatchRun,
+    SessionRun,
+    StreamBenchResult,
+    stats_delta,
+    stats_sum,
+)
 from echoic.bench.text import count_errors
 from echoic.engines.faster_whisper import DeviceConfig, FasterWhisperEngine, resolve_device
 from echoic.engines.registry import EnginePool
 from echoic.streaming.events import Event, EventType
-from echoic.streaming.live import LiveStream, file_chunks
+from echoic.streaming.live import LiveStream, file_chunks, stream_language
 from echoic.streaming.runner import StreamAborted
-from echoic.streaming.scheduler import ModelScheduler, SchedulerStats
+from echoic.streaming.scheduler import ModelScheduler, Schedulers, SchedulerStats
 from echoic.streaming.session import StreamConfig
 from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions
 from echoic.vad.silero import SileroVad
 
 __all__ = [
     "BatchRun",
+    "DecodeSettings",
+    "LoadedModels",
     "SessionFile",
     "SessionRun",
     "StreamBenchOptions",
     "StreamBenchResult",
+    "load_models",
     "run_stream_bench",
     "session_files",
 ]
@@ -70,20 +87,62 @@ LATENCY_LOGGER = "echoic.latency"
 
 
 @dataclass(frozen=True, kw_only=True)
+class DecodeSettings:
+    """Beam size and encoder input of one kind of live decode (drafts, or confirmations and
+    finals). ``encoder_pad_s``: the encoder sees the window plus this much padding; ``None``:
+    a full 30 s window, like stock faster-whisper."""
+
+    beam_size: int
+    encoder_pad_s: float | None
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1, got {self.beam_size}")
+        if self.encoder_pad_s is not None and self.encoder_pad_s < 0:
+            raise ValueError(f"encoder_pad_s must not be negative, got {self.encoder_pad_s}")
+
+    @classmethod
+    def of(cls, options: TranscribeOptions) -> DecodeSettings:
+        return cls(beam_size=options.beam_size, encoder_pad_s=options.encoder_pad_s)
+
+    def apply(self, options: TranscribeOptions) -> TranscribeOptions:
+        return replace(options, beam_size=self.beam_size, encoder_pad_s=self.encoder_pad_s)
+
+    @property
+    def label(self) -> str:
+        search = "greedy" if self.beam_size == 1 else f"beam {self.beam_size}"
+        window = (
+            "30 s window" if self.encoder_pad_s is None else f"window + {self.encoder_pad_s:g} s"
+        )
+        return f"{search}, {window}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class StreamBenchOptions:
     #: Session WAV files, or directories whose ``*.wav`` with a ``.json`` sidecar are taken.
     sessions: tuple[Path, ...]
     models_dir: Path
+    #: The drafting model (in single-model mode, the only one).
     model: str = "tiny.en"
+    #: Dual-model (speculative) mode: the model that confirms and finalizes; ``None``: single.
+    confirm_model: str | None = None
+    #: Dual-model mode: confirm the open utterance this often (``None``: only at its end).
+    confirm_interval_ms: int | None = 1000
     #: Pace chunks by the wall clock (EVAL.md); ``False``: as fast as the stream accepts them.
     realtime: bool = True
     chunk_ms: int = 20
     #: Feed every session this many times (latencies pool over all repeats).
     repeat: int = 1
     stream: StreamConfig = field(default_factory=StreamConfig)
-    #: The batch path the streaming WER is compared with.
+    #: Overrides of ``stream.draft_options`` / ``stream.final_options`` (``None``: keep them).
+    draft: DecodeSettings | None = None
+    final: DecodeSettings | None = None
+    #: The spoken language; ``None``: :func:`stream_language` decides (English-only models: en).
+    language: str | None = None
+    #: The batch path the streaming WER is compared with (its language: the stream's if unset).
     batch: TranscribeOptions = field(default_factory=TranscribeOptions)
     compare_batch: bool = True
+    #: ``cpu_threads=0`` (one per core) becomes 1 in dual-model mode (DESIGN.md §10).
     device: DeviceConfig = field(default_factory=DeviceConfig)
 
     def __post_init__(self) -> None:
@@ -91,6 +150,46 @@ class StreamBenchOptions:
             raise ValueError(f"chunk_ms must be positive, got {self.chunk_ms}")
         if self.repeat < 1:
             raise ValueError(f"repeat must be at least 1, got {self.repeat}")
+        if self.confirm_interval_ms is not None and self.confirm_interval_ms <= 0:
+            raise ValueError(
+                f"confirm_interval_ms must be positive, got {self.confirm_interval_ms}"
+            )
+
+    @property
+    def dual(self) -> bool:
+        return self.confirm_model is not None
+
+    @property
+    def confirming_model(self) -> str:
+        """The model whose decodes become the finals."""
+        return self.confirm_model or self.model
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} → {self.confirm_model}" if self.dual else self.model
+
+    @property
+    def engine_device(self) -> DeviceConfig:
+        """The device the models are loaded with: one thread each for two models."""
+        if self.dual and self.device.cpu_threads == 0:
+            return replace(self.device, cpu_threads=1)
+        return self.device
+
+    def stream_config(self, language: str | None) -> StreamConfig:
+        """``stream`` with the decode overrides, confirmations (dual-model mode) and language."""
+        config = self.stream
+        if self.draft is not None:
+            config = replace(config, draft_options=self.draft.apply(config.draft_options))
+        if self.final is not None:
+            config = replace(config, final_options=self.final.apply(config.final_options))
+        if self.dual:
+            config = replace(config, confirm_interval_ms=self.confirm_interval_ms)
+        return config.with_language(language)
+
+    def batch_options(self, language: str | None) -> TranscribeOptions:
+        if self.batch.language is not None:
+            return self.batch
+        return replace(self.batch, language=language)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +218,30 @@ class SessionFile:
         text = str(meta.get("text") or " ".join(r.text for r in references))
         return cls(name=wav.stem, audio=wav, references=references, text=text)
 
+    def looped(self, times: int, duration_s: float) -> SessionFile:
+        """The session played ``times`` times back to back (``duration_s`` each): references
+        shifted, ids suffixed ``#n``. The audio is the caller's (``np.tile``)."""
+        if times < 1:
+            raise ValueError(f"times must be at least 1, got {times}")
+        if times == 1:
+            return self
+        references = tuple(
+            replace(
+                r,
+                id=f"{r.id}#{n + 1}",
+                speech_start_s=r.speech_start_s + n * duration_s,
+                speech_end_s=r.speech_end_s + n * duration_s,
+            )
+            for n in range(times)
+            for r in self.references
+        )
+        return replace(
+            self,
+            name=f"{self.name}×{times}",
+            references=references,
+            text=" ".join([self.text] * times),
+        )
+
 
 def session_files(paths: tuple[Path, ...]) -> list[SessionFile]:
     """Expand directories to their sessions (sorted); raise if nothing is left."""
@@ -133,6 +256,59 @@ def session_files(paths: tuple[Path, ...]) -> list[SessionFile]:
     return [SessionFile.load(p.resolve()) for p in dict.fromkeys(wavs)]
 
 
+@dataclass(frozen=True, kw_only=True)
+class LoadedModels:
+    """The engines of one benchmark configuration and the language its streams decode in."""
+
+    draft: FasterWhisperEngine
+    confirm: FasterWhisperEngine
+    language: str | None
+    config: StreamConfig
+
+    def schedulers(self) -> Schedulers:
+        """A fresh scheduler set, shared by every stream fed through it (as in the server)."""
+        draft = ModelScheduler(self.draft)
+        if self.confirm is self.draft:
+            return Schedulers.single(draft)
+        return Schedulers(draft=draft, confirm=ModelScheduler(self.confirm))
+
+
+@contextmanager
+def load_models(
+    options: StreamBenchOptions, pool: EnginePool | None = None
+) -> Iterator[LoadedModels]:
+    """Load (or take from ``pool``) the models of ``options``; close what was loaded here.
+
+    In dual-model mode a confirming model with the drafting model's name is a second copy, so
+    that drafts and confirmations run side by side as with two different models.
+    """
+    own: list[EnginePool] = []
+
+    def new_pool() -> EnginePool:
+        own.append(EnginePool(options.models_dir, options.engine_device))
+        return own[-1]
+
+    try:
+        engines = pool if pool is not None else new_pool()
+        draft = engines.get(options.model)
+        confirm = draft
+        if options.confirm_model is not None:
+            if options.confirm_model == options.model:
+                confirm = new_pool().get(options.confirm_model)
+            else:
+                confirm = engines.get(options.confirm_model)
+        language = stream_language(options.language, [draft, confirm])
+        yield LoadedModels(
+            draft=draft,
+            confirm=confirm,
+            language=language,
+            config=options.stream_config(language),
+        )
+    finally:
+        for engines in own:
+            asyncio.run(engines.aclose())
+
+
 def run_stream_bench(
     options: StreamBenchOptions,
     *,
@@ -141,120 +317,141 @@ def run_stream_bench(
 ) -> StreamBenchResult:
     """Stream every session (``repeat`` times), then transcribe each file in batch.
 
-    ``pool`` reuses already loaded models (it should have been built with ``options.device``,
-    which the report records); without one, a pool is made and closed here. ``on_session``
-    reports progress after each session.
+    ``pool`` reuses already loaded models (it should have been built with
+    ``options.engine_device``, which the report records); without one, the models are loaded
+    here and closed when done. ``on_session`` reports progress after each session.
     """
     sessions = session_files(options.sessions)
-    own_pool = pool is None
-    engines = pool if pool is not None else EnginePool(options.models_dir, options.device)
-    try:
-        engine = engines.get(options.model)
-        runs = asyncio.run(_stream_all(engine, sessions, options, on_session))
+    with load_models(options, pool) as models:
+        runs = asyncio.run(_stream_all(models, sessions, options, on_session))
+        batch_options = options.batch_options(models.language)
         batch = (
-            tuple(_batch(engine, s, options.batch) for s in sessions)
+            tuple(_batch(models.confirm, s, batch_options) for s in sessions)
             if options.compare_batch
             else ()
         )
-        device, compute_type, threads = resolve_device(options.device)
+        device, compute_type, threads = resolve_device(options.engine_device)
         return StreamBenchResult(
             model=options.model,
+            confirm_model=options.confirm_model,
+            language=models.language,
             realtime=options.realtime,
             chunk_ms=options.chunk_ms,
-            stream=options.stream,
-            batch_options=options.batch,
+            stream=models.config,
+            batch_options=batch_options,
             machine=machine_info(
-                model=options.model,
+                model=options.label,
                 device=device,
                 compute_type=compute_type,
                 cpu_threads=threads,
-                beam_size=options.stream.final_options.beam_size,
-                load_s=engine.load_s,
+                beam_size=models.config.final_options.beam_size,
+                load_s=models.draft.load_s
+                + (models.confirm.load_s if models.confirm is not models.draft else 0.0),
             ),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             runs=tuple(runs),
             batch=batch,
             peak_rss_mb=peak_rss_mb(),
         )
-    finally:
-        if own_pool:
-            asyncio.run(engines.aclose())
 
 
 async def _stream_all(
-    engine: FasterWhisperEngine,
+    models: LoadedModels,
     sessions: list[SessionFile],
     options: StreamBenchOptions,
     on_session: Callable[[SessionRun], None] | None,
 ) -> list[SessionRun]:
     audio = {s.name: decode_audio(s.audio) for s in sessions}
     detector = SileroVad()
-    scheduler = ModelScheduler(engine)
+    schedulers = models.schedulers()
     try:
-        await _warm_up(engine, detector, sessions[0], audio[sessions[0].name], options.stream)
+        await warm_up(models, detector, sessions[0], audio[sessions[0].name])
         runs: list[SessionRun] = []
-        for repeat in range(options.repeat):
-            for session in sessions:
-                run = await _stream_one(
-                    scheduler, detector, session, audio[session.name], options, repeat
-                )
-                runs.append(run)
-                if on_session is not None:
-                    on_session(run)
+        with latency_records() as records:
+            for repeat in range(options.repeat):
+                for session in sessions:
+                    before = scheduler_stats(schedulers)
+                    cpu_before = cpu_s()
+                    run = await stream_session(
+                        schedulers,
+                        detector,
+                        session,
+                        audio[session.name],
+                        options,
+                        models.config,
+                        repeat=repeat,
+                        records=records,
+                    )
+                    run = replace(
+                        run,
+                        cpu_s=cpu_s() - cpu_before,
+                        scheduler=stats_delta(scheduler_stats(schedulers), before),
+                    )
+                    runs.append(run)
+                    if on_session is not None:
+                        on_session(run)
         return runs
     finally:
-        await scheduler.aclose()
+        await schedulers.aclose()
 
 
-async def _warm_up(
-    engine: FasterWhisperEngine,
-    detector: SileroVad,
-    session: SessionFile,
-    audio: Audio,
-    config: StreamConfig,
+async def warm_up(
+    models: LoadedModels, detector: SileroVad, session: SessionFile, audio: Audio
 ) -> None:
-    """One draft and one final decode of real speech, and one VAD window, before ``t0``."""
+    """One draft and one final decode of real speech per model, and one VAD window, before
+    ``t0``."""
     ref = session.references[0]
     speech = audio[int(ref.speech_start_s * SAMPLE_RATE) : int(ref.speech_end_s * SAMPLE_RATE)]
-    await engine.transcribe(speech, config.draft_options)
-    await engine.transcribe(speech, config.final_options)
+    await models.draft.transcribe(speech, models.config.draft_options)
+    await models.draft.transcribe(speech, models.config.final_options)
+    if models.confirm is not models.draft:
+        await models.confirm.transcribe(speech, models.config.final_options)
     detector.fork().probability(speech[: detector.window_samples])
 
 
-async def _stream_one(
-    scheduler: ModelScheduler,
+async def stream_session(
+    schedulers: Schedulers,
     detector: SileroVad,
     session: SessionFile,
     audio: Audio,
     options: StreamBenchOptions,
+    config: StreamConfig,
+    *,
     repeat: int,
+    records: list[dict[str, Any]],
 ) -> SessionRun:
+    """Feed one session through a new live stream on ``schedulers``; several may run at once.
+
+    ``records`` collects the runner's latency lines (:func:`latency_records`); this stream's are
+    picked out by session id. The run's ``cpu_s`` and ``scheduler`` are left empty: the caller
+    knows what ran beside it.
+    """
     arrivals: list[tuple[float, Event]] = []
 
     async def emit(event: Event) -> None:
         arrivals.append((time.monotonic(), event))
 
-    stats_before = replace(scheduler.stats)
     sent: list[float] = []
-    with _latency_records() as records:
-        cpu_before = _cpu_s()
-        stream = LiveStream(
-            scheduler, emit, detector=detector.fork(), config=options.stream, model=options.model
-        )
-        aborted: str | None = None
-        try:
-            async with stream:
-                chunks = file_chunks(audio, chunk_ms=options.chunk_ms, realtime=options.realtime)
-                async for chunk in chunks:
-                    if options.realtime:
-                        sent.append(time.monotonic())
-                        stream.send(chunk)
-                    else:
-                        await stream.send_paced(chunk)
-                        sent.append(time.monotonic())
-        except StreamAborted as exc:  # overloaded: the error event is recorded; so is this
-            aborted = str(exc)
-        cpu_s = _cpu_s() - cpu_before
+    stream = LiveStream(
+        schedulers,
+        emit,
+        detector=detector.fork(),
+        config=config,
+        model=options.confirming_model,
+    )
+    aborted: str | None = None
+    try:
+        async with stream:
+            chunks = file_chunks(audio, chunk_ms=options.chunk_ms, realtime=options.realtime)
+            async for chunk in chunks:
+                if options.realtime:
+                    sent.append(time.monotonic())
+                    stream.send(chunk)
+                else:
+                    await stream.send_paced(chunk)
+                    sent.append(time.monotonic())
+    except StreamAborted as exc:  # overloaded: the error event is recorded; so is this
+        aborted = str(exc)
     t0 = sent[0]
     events = tuple(Received(at_s=at - t0, event=e) for at, e in arrivals)
     send = SendTimes(
@@ -274,7 +471,7 @@ async def _stream_one(
         audio_s=len(audio) / SAMPLE_RATE,
         realtime=options.realtime,
         wall_s=(end.at_s if end is not None else events[-1].at_s) if events else 0.0,
-        cpu_s=cpu_s,
+        cpu_s=0.0,
         events=events,
         send=send,
         references=session.references,
@@ -282,7 +479,7 @@ async def _stream_one(
         utterances=tuple(rows),
         matches=match_counts(rows, spans),
         records=tuple(mine),
-        scheduler=_stats_delta(scheduler.stats, stats_before),
+        scheduler=SchedulerStats(),
         frames_dropped=int(usage.get("frames_dropped", stream.session.frames_dropped)),
         text=text,
         reference_text=session.text,
@@ -320,7 +517,7 @@ class _Collect(logging.Handler):
 
 
 @contextmanager
-def _latency_records() -> Iterator[list[dict[str, Any]]]:
+def latency_records() -> Iterator[list[dict[str, Any]]]:
     """Collect the runner's ``echoic.latency`` lines; switch them on (only for us) if off."""
     logger = logging.getLogger(LATENCY_LOGGER)
     handler = _Collect()
@@ -338,12 +535,15 @@ def _latency_records() -> Iterator[list[dict[str, Any]]]:
         logger.propagate = propagate
 
 
-def _cpu_s() -> float:
+def cpu_s() -> float:
+    """CPU seconds this process has used (every thread: the event loop and the models')."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def _stats_delta(after: SchedulerStats, before: SchedulerStats) -> SchedulerStats:
-    return SchedulerStats(
-        **{k: getattr(after, k) - getattr(before, k) for k in asdict(after)},
-    )
+def scheduler_stats(schedulers: Schedulers) -> SchedulerStats:
+    """The counters of both schedulers of a dual-model set, summed (one in single-model mode)."""
+    stats = replace(schedulers.draft.stats)
+    if schedulers.dual:
+        stats = stats_sum(stats, schedulers.confirm.stats)
+    return stats

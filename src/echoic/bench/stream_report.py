@@ -35,7 +35,7 @@ def print_stream_table(result: StreamBenchResult, console: Console | None = None
     m = result.machine
     mode = "real time" if result.realtime else "fast (not real time: latencies are not a user's)"
     table = Table(
-        title=f"streaming latency · {result.model} · {mode} · {result.chunk_ms} ms chunks · "
+        title=f"streaming latency · {result.label} · {mode} · {result.chunk_ms} ms chunks · "
         f"{m.device} {m.compute_type} {m.cpu_threads} threads"
     )
     table.add_column("metric")
@@ -119,7 +119,7 @@ def plot_stream_timeline(result: StreamBenchResult, path: Path) -> Path:
     )
     final, draft = result.latency("final_s"), result.latency("first_draft_s")
     fig.suptitle(
-        f"{result.model} · {'real time' if result.realtime else 'fast'} · final latency "
+        f"{result.label} · {'real time' if result.realtime else 'fast'} · final latency "
         f"P50 {_s(final.p50)} P95 {_s(final.p95)} · first draft P50 {_s(draft.p50)} "
         f"P95 {_s(draft.p95)}",
         fontsize=10,

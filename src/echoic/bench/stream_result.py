@@ -126,7 +126,12 @@ class BatchRun:
 
 @dataclass(frozen=True, kw_only=True)
 class StreamBenchResult:
+    #: The drafting model (in single-model mode, the only one).
     model: str
+    #: Dual-model mode: the model that confirmed and finalized; ``None``: single-model mode.
+    confirm_model: str | None = None
+    #: The language the streams decoded in (``None``: detected per decode).
+    language: str | None = None
     realtime: bool
     chunk_ms: int
     stream: StreamConfig
@@ -138,6 +143,18 @@ class StreamBenchResult:
     peak_rss_mb: float
 
     kind: ClassVar[str] = "stream"
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} → {self.confirm_model}" if self.confirm_model else self.model
+
+    @property
+    def first_draft(self) -> Spread:
+        return self.latency("first_draft_s")
+
+    @property
+    def final(self) -> Spread:
+        return self.latency("final_s")
 
     @property
     def utterances(self) -> list[tuple[SessionRun, UtteranceLatency]]:
@@ -186,7 +203,7 @@ class StreamBenchResult:
     def scheduler(self) -> SchedulerStats:
         out = SchedulerStats()
         for run in self.runs:
-            out = _stats_sum(out, run.scheduler)
+            out = stats_sum(out, run.scheduler)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -194,6 +211,9 @@ class StreamBenchResult:
         return {
             "kind": self.kind,
             "model": self.model,
+            "confirm_model": self.confirm_model,
+            "stream_mode": "speculative" if self.confirm_model else "single",
+            "language": self.language,
             "created_at": self.created_at,
             "mode": "realtime" if self.realtime else "fast",
             "chunk_ms": self.chunk_ms,
@@ -252,5 +272,9 @@ def _latency_values(
     return values
 
 
-def _stats_sum(a: SchedulerStats, b: SchedulerStats) -> SchedulerStats:
+def stats_sum(a: SchedulerStats, b: SchedulerStats) -> SchedulerStats:
     return SchedulerStats(**{k: getattr(a, k) + getattr(b, k) for k in asdict(a)})
+
+
+def stats_delta(after: SchedulerStats, before: SchedulerStats) -> SchedulerStats:
+    return SchedulerStats(**{k: getattr(after, k) - getattr(before, k) for k in asdict(after)})
