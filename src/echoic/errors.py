@@ -24,7 +24,12 @@ exc``) and nowhere else.
     │   └── ModelInstallError        503  model_install_failed
     ├── EngineError                  500  engine_error         (retryable)
     │   ├── EngineTimeoutError       504  engine_timeout       (retryable)
-    │   └── EngineOverloadedError    503  engine_overloaded    (retryable)
+    │   ├── EngineOverloadedError    503  engine_overloaded    (retryable)
+    │   ├── ProviderError            502  provider_error       (a remote provider failed; retryable)
+    │   │   ├── ProviderRateLimitedError 503 provider_rate_limited (retryable, Retry-After)
+    │   │   ├── ProviderAuthError    502  provider_auth_failed (it refused our credentials)
+    │   │   └── ProviderRejectedError 502 provider_rejected    (it refused the request: 4xx)
+    │   └── ProviderUnavailableError 503  provider_unavailable (every tier failed or is off)
     ├── SupersededError              409  superseded           (a draft replaced by a newer one)
     └── ConfigurationError           500  invalid_configuration (refuses to start, e.g. no keys)
 """
@@ -173,3 +178,63 @@ class ConfigurationError(EchoicError):
     """The settings cannot work, e.g. a public bind address with no API keys: refuse to start."""
 
     code = "invalid_configuration"
+
+
+class ProviderError(EngineError):
+    """A remote (OpenAI-compatible) provider failed: a 5xx, a network error, a bad body.
+
+    ``status`` is the provider's HTTP status (``None``: no response at all); ``retry_after_s``
+    its ``Retry-After``, when it sent one.
+    """
+
+    code = "provider_error"
+    http_status = 502
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+class ProviderRateLimitedError(ProviderError):
+    """The provider answered 429: retry after ``retry_after_s``, or use another tier."""
+
+    code = "provider_rate_limited"
+    http_status = 503
+    ws_close_code = 1013
+
+
+class ProviderAuthError(ProviderError):
+    """The provider refused echoic's credentials (401/403): retrying cannot help."""
+
+    code = "provider_auth_failed"
+    retryable = False
+
+
+class ProviderRejectedError(ProviderError):
+    """The provider refused this request (a 4xx other than 401/403/408/429)."""
+
+    code = "provider_rejected"
+    retryable = False
+
+
+class ProviderUnavailableError(EngineError):
+    """No tier of the routing chain could transcribe: all failed, are switched off, or have
+    their circuit open. ``skips`` lists the tiers tried, in order, with the reasons."""
+
+    code = "provider_unavailable"
+    http_status = 503
+    ws_close_code = 1013
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        skips: tuple[object, ...] = (),
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.skips = skips
+        self.retry_after_s = retry_after_s

@@ -94,7 +94,10 @@ def transcript_to_dict(
     speakers = sorted({s.speaker for s in t.segments if s.speaker is not None})
     body["diarization"] = {"enabled": bool(speakers), "speakers": speakers or None}
     body["usage"] = _usage(t)
-    body["metadata"] = dataclasses.asdict(t.metadata)
+    metadata = dataclasses.asdict(t.metadata)
+    if t.metadata.fallback is not None:
+        metadata["fallback"] = [f.to_dict() for f in t.metadata.fallback]
+    body["metadata"] = metadata
     return body
 
 

@@ -9,8 +9,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from echoic.types import SttMode
 
 
 def default_models_dir() -> Path:
@@ -61,9 +63,41 @@ class Settings(BaseSettings):
     model_queue_timeout_s: float = Field(default=30.0, ge=0)
     #: Live streams end after this long without audio or keepalive.
     stream_idle_timeout_s: float = Field(default=30.0, gt=0)
-    #: The startup self-test (1 s of synthetic audio) should finish within this; slower is logged.
+    #: The startup self-test (1 s of synthetic audio) should finish within this; a slower local
+    #: engine starts demoted (circuit open) when there is a cloud tier to fall back to.
     self_test_max_s: float = Field(default=2.0, gt=0)
     #: In-flight requests get this long to finish on shutdown.
     shutdown_timeout_s: float = Field(default=30.0, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
+
+    # -- routing: local first, cloud fallback (DESIGN.md §4) -------------------------------------
+    #: ``auto``: the chain in order; ``force_local`` / ``force_cloud``: one side only.
+    stt_mode: SttMode = SttMode.AUTO
+    #: May a request choose its own ``stt_mode`` (within the providers this server has)?
+    allow_mode_override: bool = True
+    #: Kill switches: ``false`` takes the local engine / the cloud provider out entirely.
+    local_enabled: bool = True
+    cloud_enabled: bool = True
+    #: The tiers in order: ``local`` (the configured device), ``local:cpu``, ``local:cuda``,
+    #: ``cloud``.
+    chain: str = "local,cloud"
+    #: The remote OpenAI-compatible API root (``https://api.openai.com/v1``, another echoic's
+    #: ``http://host:8000/v1``). Unset: no cloud tier.
+    cloud_url: str | None = None
+    cloud_api_key: SecretStr | None = None
+    #: The model name the provider knows.
+    cloud_model: str = "whisper-1"
+    cloud_timeout_s: float = Field(default=60.0, gt=0)
+    #: Per-call budget of a tier before the next one is tried: this plus
+    #: ``route_timeout_per_audio_s`` for every second of audio.
+    route_timeout_s: float = Field(default=10.0, gt=0)
+    route_timeout_per_audio_s: float = Field(default=0.5, ge=0)
+    #: Extra attempts on the same tier for transient failures (jittered exponential backoff).
+    route_retries: int = Field(default=1, ge=0, le=10)
+    #: Consecutive failures that open a provider's circuit, and how long it stays open.
+    breaker_failures: int = Field(default=3, ge=1)
+    breaker_cooldown_s: float = Field(default=60.0, ge=0)
+    #: Live streams with ``client_transcripts``: how long after an utterance ends the server
+    #: waits for the client's transcript before transcribing the audio itself.
+    client_transcript_grace_s: float = Field(default=2.0, ge=0, le=60)

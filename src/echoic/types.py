@@ -27,6 +27,15 @@ class Task(StrEnum):
     TRANSLATE = "translate"
 
 
+class SttMode(StrEnum):
+    """Where transcription may run (DESIGN.md §4): the local engine first with remote fallback,
+    only locally, or only on the remote provider."""
+
+    AUTO = "auto"
+    FORCE_LOCAL = "force_local"
+    FORCE_CLOUD = "force_cloud"
+
+
 class ResponseFormat(StrEnum):
     JSON = "json"
     TEXT = "text"
@@ -56,6 +65,9 @@ class TranscribeOptions:
     #: ``None``: stock 30 s encoder windows. A number: right-size the encoder input to the audio
     #: plus this much padding (live utterances of at most 30 s; much faster, see engines/window).
     encoder_pad_s: float | None = None
+    #: Routing (:class:`echoic.routing.Router`): ``None`` follows the server's mode. Engines that
+    #: are not routers ignore it.
+    mode: SttMode | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +95,24 @@ class Segment:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Fallback:
+    """A provider tier skipped on the way to a transcript (DESIGN.md §4: never silent)."""
+
+    from_tier: str  # "local:cpu", "cloud", "client"
+    to_tier: str | None  # the tier tried next; None when none was left
+    reason: str  # "timeout", "error", "circuit_open", "grace_expired", …
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "from": self.from_tier,
+            "to": self.to_tier,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
 class TranscriptMetadata:
     provider: str = "local"
     engine: str = "faster-whisper"
@@ -91,7 +121,8 @@ class TranscriptMetadata:
     compute_type: str = ""
     queue_latency_ms: int = 0
     processing_ms: int = 0
-    fallback: str | None = None
+    #: The tiers skipped before ``provider`` answered; ``None`` when the first tier did.
+    fallback: tuple[Fallback, ...] | None = None
     batched: bool = False
 
 

@@ -19,6 +19,7 @@ from echoic.audio import decode_audio
 from echoic.engines.base import Engine
 from echoic.engines.scripted import ScriptedEngine, Step
 from echoic.errors import ModelNotFoundError, RateLimitedError, UnauthorizedError
+from echoic.routing import Providers, ProvidersConfig
 from echoic.server import ws
 from echoic.settings import Settings
 from echoic.streaming.events import Event
@@ -82,6 +83,9 @@ def make_app(
         ws_deps=ws.WsDeps(
             settings=Settings(model="tiny.en"),
             hub=hub,
+            providers=Providers(
+                ProvidersConfig(), local=lambda m, _d: engine(m), local_device="cpu", cloud=None
+            ),
             authenticate=authenticate,
             acquire_stream=acquire,
             metrics=metrics,

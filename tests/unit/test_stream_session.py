@@ -64,9 +64,7 @@ class Driver:
 
     def __init__(self, config: StreamConfig = CONFIG) -> None:
         self.detector = RmsDetector(W)
-        self.session = StreamSession(
-            config, self.detector, session_id="s-1", now=T0, model="tiny", source="local"
-        )
+        self.session = StreamSession(config, self.detector, session_id="s-1", now=T0, model="tiny")
         self.now = T0
         self.events: list[Event] = []
         self.emitted_at: list[float] = []  # the `now` each event was emitted at

@@ -2,7 +2,7 @@
 
 from echoic.audio.buffer import RingBuffer
 from echoic.audio.decode import AudioInfo, decode_audio, probe_audio
-from echoic.audio.pcm import Resampler, pcm_to_float32
+from echoic.audio.pcm import Resampler, float32_to_wav, pcm_to_float32
 from echoic.audio.source import AudioSource
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Resampler",
     "RingBuffer",
     "decode_audio",
+    "float32_to_wav",
     "pcm_to_float32",
     "probe_audio",
 ]

@@ -47,6 +47,33 @@ def pcm_to_float32(data: bytes | bytearray | memoryview, encoding: AudioEncoding
     return samples
 
 
+def float32_to_wav(samples: Audio, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """Mono float32 samples as a 16-bit PCM WAV file (what any transcription API accepts).
+
+    Samples are clipped to [-1, 1] and rounded to the nearest int16.
+    """
+    pcm = np.clip(np.rint(np.asarray(samples, dtype=np.float32) * 32767), -32768, 32767)
+    data = pcm.astype("<i2").tobytes()
+    byte_rate = sample_rate * 2
+    header = b"".join(
+        (
+            b"RIFF",
+            (36 + len(data)).to_bytes(4, "little"),
+            b"WAVEfmt ",
+            (16).to_bytes(4, "little"),  # fmt chunk size
+            (1).to_bytes(2, "little"),  # PCM
+            (1).to_bytes(2, "little"),  # mono
+            sample_rate.to_bytes(4, "little"),
+            byte_rate.to_bytes(4, "little"),
+            (2).to_bytes(2, "little"),  # block align: one 16-bit sample
+            (16).to_bytes(2, "little"),  # bits per sample
+            b"data",
+            len(data).to_bytes(4, "little"),
+        )
+    )
+    return header + data
+
+
 class Resampler:
     """Turns one stream of interleaved float32 samples into 16 kHz mono, chunk by chunk.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +114,9 @@ def transcribe(
         batched=batched,
         batched_threshold_s=settings.batched_threshold_s,
         batch_size=settings.batch_size,
-        **({} if temperature is None else {"temperature": temperature}),
     )
+    if temperature is not None:
+        options = replace(options, temperature=temperature)
     engine = engine_pool(settings, device, compute_type, cpu_threads).get(model or settings.model)
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)

@@ -22,13 +22,15 @@ from fastapi import FastAPI
 from echoic import __version__
 from echoic.engines.base import Engine
 from echoic.engines.registry import EnginePool
-from echoic.server import error_handlers, health, rest
+from echoic.engines.remote import RemoteConfig, RemoteEngine
+from echoic.routing import probe_machine
+from echoic.server import error_handlers, health, rest, ws
 from echoic.server.auth import auth_required, authenticate_token
 from echoic.server.limits import ModelGates, RateLimiter, StreamSlots
 from echoic.server.metrics import Metrics, StreamRecorder
 from echoic.server.middleware import ApiGuard, RequestIdMiddleware
 from echoic.server.models import ServedModels
-from echoic.server.state import ServerState
+from echoic.server.state import Readiness, ServerState
 from echoic.settings import Settings
 from echoic.storage.keys import KeyStore, default_key_store
 from echoic.streaming.events import Event
@@ -49,12 +51,15 @@ def create_app(
     settings: Settings,
     engines: EnginePool | Mapping[str, Engine] | None = None,
     store: KeyStore | None = None,
+    *,
+    cloud: Engine | None = None,
 ) -> FastAPI:
-    """The ASGI app. ``engines``: a pool, or model name → engine (tests); ``None`` builds a
-    pool from ``settings``. ``store``: where API keys live; ``None``: the SQLite file under
-    ``settings.data_dir``. Raises :class:`~echoic.errors.ConfigurationError` when the server
-    must not start (a public address without API keys)."""
-    state = build_state(settings, engines, store)
+    """The ASGI app. ``engines``: the local engines, a pool or model name → engine (tests);
+    ``None`` builds pools from ``settings``. ``store``: where API keys live; ``None``: the
+    SQLite file under ``settings.data_dir``. ``cloud``: the remote tier; ``None`` builds one
+    from ``settings.cloud_url`` when set. Raises :class:`~echoic.errors.ConfigurationError`
+    when the server must not start (a public address without API keys, no provider left)."""
+    state = build_state(settings, engines, store, cloud=cloud)
     app = FastAPI(
         title="echoic",
         version=__version__,
@@ -76,11 +81,32 @@ def build_state(
     settings: Settings,
     engines: EnginePool | Mapping[str, Engine] | None = None,
     store: KeyStore | None = None,
+    *,
+    cloud: Engine | None = None,
 ) -> ServerState:
     keys = store if store is not None else default_key_store(settings.data_dir)
     required = auth_required(settings, keys)
-    models = ServedModels(settings, engines)
     metrics = Metrics()
+    owns_cloud = cloud is None
+    if cloud is None and settings.cloud_url and settings.cloud_enabled:
+        cloud = RemoteEngine(
+            RemoteConfig(
+                base_url=settings.cloud_url,
+                api_key=settings.cloud_api_key.get_secret_value()
+                if settings.cloud_api_key
+                else None,
+                model=settings.cloud_model,
+                timeout_s=settings.cloud_timeout_s,
+            )
+        )
+    machine = probe_machine()
+    models = ServedModels(
+        settings,
+        engines,
+        cloud=cloud,
+        cuda_devices=machine["cuda_devices"],
+        on_skip=metrics.fallback,
+    )
     hub = StreamHub(models.engine_sync)
     gates = ModelGates(settings.model_concurrency, settings.model_queue_timeout_s)
     metrics.add_queue_source(gates.depths)
@@ -98,6 +124,12 @@ def build_state(
         metrics=metrics,
         stream_metrics=StreamRecorder(metrics),
         hub=hub,
+        readiness=Readiness(
+            machine=machine,
+            mode=settings.stt_mode.value,
+            providers=models.providers.describe,
+        ),
+        cloud=cloud if owns_cloud else None,
     )
 
 
@@ -113,18 +145,13 @@ async def _lifespan(state: ServerState) -> AsyncIterator[None]:
             await warm_up
         await state.hub.shutdown()
         await state.models.aclose()
+        if state.cloud is not None:
+            await state.cloud.aclose()
         log.info("server stopped")
 
 
 def _install_websocket(app: FastAPI, state: ServerState) -> None:
     """The live WebSocket routes (``echoic.server.ws``) and what they need from the state."""
-    try:
-        from echoic.server import ws
-    except ModuleNotFoundError as exc:  # the WebSocket module is optional while it is built
-        if exc.name != "echoic.server.ws":
-            raise
-        return
-
     recorder = state.stream_metrics
 
     class StreamMetrics(ws.StreamMetrics):
@@ -143,6 +170,7 @@ def _install_websocket(app: FastAPI, state: ServerState) -> None:
     state.ws_deps = ws.WsDeps(
         settings=state.settings,
         hub=state.hub,
+        providers=state.models.providers,
         authenticate=authenticate if state.auth_required else None,
         acquire_stream=state.streams.acquire,
         metrics=StreamMetrics(),

@@ -29,7 +29,6 @@ from echoic.errors import (
     EngineOverloadedError,
     InvalidParameterError,
     ModelNotFoundError,
-    RateLimitedError,
     UnauthorizedError,
 )
 from echoic.server.metrics import Metrics
@@ -75,8 +74,9 @@ def error_response(exc: EchoicError, metrics: Metrics | None = None) -> JSONResp
     if metrics is not None:
         metrics.error(exc.code)
     headers: dict[str, str] = {}
-    if isinstance(exc, RateLimitedError) and exc.retry_after_s is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    retry_after_s = getattr(exc, "retry_after_s", None)
+    if isinstance(retry_after_s, int | float) and exc.retryable:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after_s)))
     elif isinstance(exc, EngineOverloadedError):
         headers["Retry-After"] = "1"
     elif isinstance(exc, UnauthorizedError):

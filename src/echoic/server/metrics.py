@@ -7,8 +7,11 @@ share or clash over a counter.
 Labels:
 
 - ``endpoint``: ``transcriptions``, ``translations``, ``models``, ``stream`` (the WebSocket);
-- ``source``: where a transcript came from: ``local``, ``remote``, ``client``, or ``none`` when
-  the request failed before any engine produced text;
+- ``source``: where a transcript came from: ``local``, ``cloud`` (the remote provider),
+  ``client`` (handed in by a live-stream client), or ``none`` when no transcript was made;
+- ``from`` / ``to``: routing tiers (``local:cpu``, ``local:cuda``, ``cloud``, ``client``;
+  ``none`` when no tier was left) and ``reason`` why one was skipped (``timeout``, ``error``,
+  ``circuit_open``, ``grace_expired``…);
 - ``status``: the HTTP status code (``"200"``, ``"413"``…); for streams ``ok`` or ``error``;
 - ``code``: an :class:`~echoic.errors.EchoicError` code (``file_too_large``…);
 - ``queue``: ``rest:<model>`` (REST requests waiting for a model slot) or ``stream:<model>``
@@ -25,6 +28,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from echoic.streaming.events import Event
+from echoic.types import Fallback
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -58,8 +62,8 @@ class Metrics:
         self.latency = Histogram(
             "echoic_stt_latency_seconds",
             "Time to answer a transcription request (upload read to response), by endpoint "
-            "and model.",
-            ["endpoint", "model"],
+            "model and transcript source.",
+            ["endpoint", "model", "source"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
@@ -72,7 +76,9 @@ class Metrics:
         )
         self.final_latency = Histogram(
             "echoic_stream_final_latency_seconds",
-            "Live streams: from the end of speech to the final transcript of the utterance.",
+            "Live streams: from the end of speech to the final transcript of the utterance, by "
+            "transcript source.",
+            ["source"],
             buckets=_STREAM_BUCKETS,
             registry=r,
         )
@@ -97,6 +103,10 @@ class Metrics:
 
     def error(self, code: str) -> None:
         self.errors.labels(code).inc()
+
+    def fallback(self, skip: Fallback) -> None:
+        """A routing tier was skipped (the router reports every skip here)."""
+        self.fallbacks.labels(skip.from_tier, skip.to_tier or "none", skip.reason).inc()
 
 
 class StreamRecorder:
@@ -137,13 +147,14 @@ class StreamRecorder:
         elif kind == "final":
             self._speech_started.pop(key, None)
             latency = data.get("latency") or {}
+            source = str(data.get("source") or "local")
             if isinstance(latency, Mapping) and "total_ms" in latency:
-                self._m.final_latency.observe(max(0.0, float(latency["total_ms"]) / 1000))
-            self._m.requests.labels("stream", str(data.get("source") or "local"), "ok").inc()
-        elif kind == "fallback":
-            self._m.fallbacks.labels(
-                str(data.get("from")), str(data.get("to")), str(data.get("reason"))
-            ).inc()
+                seconds = max(0.0, float(latency["total_ms"]) / 1000)
+                self._m.final_latency.labels(source).observe(seconds)
+            self._m.requests.labels("stream", source, "ok").inc()
+        elif kind == "fallback" and data.get("from") == "client":
+            # A client that did not hand its transcript in; the router counts its own skips.
+            self._m.fallbacks.labels("client", str(data.get("to")), str(data.get("reason"))).inc()
         elif kind == "error":
             self._m.error(str(data.get("code") or "internal_error"))
         elif kind == "end":

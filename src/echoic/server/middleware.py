@@ -162,4 +162,4 @@ class ApiGuard:
         metrics = self.state.metrics
         metrics.requests.labels(info.endpoint, info.source, str(status)).inc()
         if status < 400 and info.endpoint in UPLOAD_ENDPOINTS and info.model is not None:
-            metrics.latency.labels(info.endpoint, info.model).observe(seconds)
+            metrics.latency.labels(info.endpoint, info.model, info.source).observe(seconds)

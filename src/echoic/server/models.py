@@ -5,8 +5,10 @@ OpenAI clients send by default), which means the server's default model. Request
 path: only the catalog's models and the ones the server was configured with can be asked for,
 so a client cannot make the server load files of its choosing.
 
-Engines come from an :class:`~echoic.engines.registry.EnginePool` (one loaded copy per model,
-loaded on first use) or, in tests and embeddings, from a fixed mapping of name to engine.
+Local engines come from an :class:`~echoic.engines.registry.EnginePool` per device (one loaded
+copy per model, loaded on first use) or, in tests and embeddings, from a fixed mapping of name to
+engine. What a request gets is the model's :class:`~echoic.routing.Router`: the local engine
+first, the cloud provider when it fails (:class:`~echoic.routing.Providers` decides the chain).
 """
 
 from __future__ import annotations
@@ -16,12 +18,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from echoic.clock import Clock
 from echoic.engines.base import Engine
-from echoic.engines.faster_whisper import DeviceConfig
+from echoic.engines.faster_whisper import DeviceConfig, resolve_device
 from echoic.engines.models import CATALOG, MANIFEST
 from echoic.engines.registry import EnginePool
 from echoic.errors import ModelNotFoundError
+from echoic.routing import (
+    BreakerConfig,
+    Providers,
+    ProvidersConfig,
+    RetryPolicy,
+    Router,
+    RouterConfig,
+    parse_chain,
+)
+from echoic.routing.fallback import SkipObserver
 from echoic.settings import Settings
+from echoic.types import SttMode
 
 #: OpenAI's Whisper model name; clients send it by default. It means the server's default model.
 WHISPER_1 = "whisper-1"
@@ -41,25 +55,67 @@ class ModelInfo:
 
 class ServedModels:
     def __init__(
-        self, settings: Settings, engines: EnginePool | Mapping[str, Engine] | None = None
+        self,
+        settings: Settings,
+        engines: EnginePool | Mapping[str, Engine] | None = None,
+        *,
+        cloud: Engine | None = None,
+        cuda_devices: int = 0,
+        on_skip: SkipObserver | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._settings = settings
         self.owns_engines = engines is None
-        if engines is None:
-            engines = EnginePool(
-                settings.models_dir,
+        self._pools: dict[str, EnginePool] = {}
+        self._fixed: dict[str, Engine] = {}
+        self._uses_pools = not isinstance(engines, Mapping)
+        if isinstance(engines, EnginePool):
+            self._pools[settings.device] = engines
+        elif engines is not None:
+            self._fixed = dict(engines)
+        self.providers = Providers(
+            providers_config(settings),
+            local=self.local_engine_sync,
+            local_device=self._local_device(),
+            cloud=cloud,
+            cuda_devices=cuda_devices,
+            clock=clock,
+            on_skip=on_skip,
+        )
+
+    def _local_device(self) -> str:
+        if not self._uses_pools:
+            first = next(iter(self._fixed.values()), None)
+            return first.capabilities.device if first is not None else "cpu"
+        if self._settings.device != "auto":
+            return self._settings.device
+        if not self._settings.local_enabled or self._settings.stt_mode is SttMode.FORCE_CLOUD:
+            return "cpu"  # not used; do not touch the CUDA runtime for it
+        return resolve_device(DeviceConfig(device="auto"))[0]
+
+    def _pool(self, device: str | None) -> EnginePool:
+        key = device or self._settings.device
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = EnginePool(
+                self._settings.models_dir,
                 DeviceConfig(
-                    device=settings.device,
-                    compute_type=settings.compute_type,
-                    cpu_threads=settings.cpu_threads,
+                    device=key,
+                    compute_type=self._settings.compute_type if device is None else "default",
+                    cpu_threads=self._settings.cpu_threads,
                 ),
             )
-        self._pool: EnginePool | None = None
-        self._fixed: dict[str, Engine] = {}
-        if isinstance(engines, EnginePool):
-            self._pool = engines
-        else:
-            self._fixed = dict(engines)
+            self._pools[key] = pool
+        return pool
+
+    def local_engine_sync(self, name: str, device: str | None = None) -> Engine:
+        """The local engine for ``name`` on ``device`` (``None``: the configured one), loading it
+        on first use (blocking)."""
+        if not self._uses_pools:
+            if name not in self._fixed:
+                raise ModelNotFoundError(f"The model {name!r} does not exist on this server")
+            return self._fixed[name]
+        return self._pool(device).get(name)
 
     @property
     def default(self) -> str:
@@ -68,7 +124,7 @@ class ServedModels:
     @property
     def names(self) -> list[str]:
         """Every name a request may use (besides ``whisper-1``)."""
-        if self._pool is None:
+        if not self._uses_pools:
             return sorted(self._fixed)
         configured = [n for n in (self._settings.model, self._settings.confirm_model) if n]
         return sorted(set(CATALOG) | set(configured))
@@ -84,34 +140,36 @@ class ServedModels:
             )
         return requested
 
-    def engine_sync(self, requested: str | None) -> Engine:
-        """The engine for a request's model, loading it on first use (blocking: call it from a
-        thread when the model may not be loaded yet)."""
+    def engine_sync(self, requested: str | None) -> Router:
+        """The router for a request's model, loading the model's local engines on first use
+        (blocking: call it from a thread when the model may not be loaded yet)."""
         name = self.name_for(requested)
-        if self._pool is None:
-            if name not in self._fixed:  # the default of a mapping that lacks it
-                raise ModelNotFoundError(f"The model {name!r} does not exist on this server")
-            return self._fixed[name]
-        return self._pool.get(name)
+        if not self._uses_pools and name not in self._fixed:  # the default of a mapping lacking it
+            raise ModelNotFoundError(f"The model {name!r} does not exist on this server")
+        return self.providers.router(name)
 
-    async def engine(self, requested: str | None) -> Engine:
+    async def engine(self, requested: str | None) -> Router:
         name = self.name_for(requested)
-        if self._pool is None or name in self._pool.loaded:
+        if any(r.name == f"router:{name}" for r in self.providers.routers()):
             return self.engine_sync(name)
         return await asyncio.to_thread(self.engine_sync, name)
 
     @property
     def loaded(self) -> list[str]:
-        return self._pool.loaded if self._pool is not None else sorted(self._fixed)
+        """The models with a local engine in memory."""
+        if not self._uses_pools:
+            built = {r.name.removeprefix("router:") for r in self.providers.routers()}
+            return sorted(built) if self.providers.has_local else []
+        return sorted({name for pool in self._pools.values() for name in pool.loaded})
 
     def describe(self) -> list[ModelInfo]:
         """Every model a request may name, and ``whisper-1``, in OpenAI's list order (by id)."""
         loaded = set(self.loaded)
         infos: list[ModelInfo] = []
         for name in self.names:
-            spec = CATALOG.get(name) if self._pool is not None else None
+            spec = CATALOG.get(name) if self._uses_pools else None
             manifest = self._settings.models_dir / name / MANIFEST
-            installed = self._pool is None or (spec is None or manifest.is_file())
+            installed = not self._uses_pools or (spec is None or manifest.is_file())
             infos.append(
                 ModelInfo(
                     id=name,
@@ -147,8 +205,27 @@ class ServedModels:
 
     async def aclose(self) -> None:
         """Close the engines this object created; engines passed in belong to the caller."""
-        if self.owns_engines and self._pool is not None:
-            await self._pool.aclose()
+        if self.owns_engines:
+            for pool in self._pools.values():
+                await pool.aclose()
+
+
+def providers_config(settings: Settings) -> ProvidersConfig:
+    return ProvidersConfig(
+        chain=parse_chain(settings.chain),
+        mode=settings.stt_mode,
+        local_enabled=settings.local_enabled,
+        cloud_enabled=settings.cloud_enabled,
+        allow_mode_override=settings.allow_mode_override,
+        router=RouterConfig(
+            timeout_s=settings.route_timeout_s,
+            timeout_per_audio_s=settings.route_timeout_per_audio_s,
+            retry=RetryPolicy(retries=settings.route_retries),
+        ),
+        breaker=BreakerConfig(
+            failures=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s
+        ),
+    )
 
 
 def _created(manifest: Path) -> int:

@@ -13,6 +13,7 @@ ran in :class:`~echoic.server.middleware.ApiGuard`, before the upload was read.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -42,7 +43,7 @@ from echoic.server.validation import (
     check_upload,
     transcribe_options,
 )
-from echoic.types import Audio, ResponseFormat, Task, TranscribeOptions, Transcript
+from echoic.types import Audio, ResponseFormat, SttMode, Task, TranscribeOptions, Transcript
 
 router = APIRouter(tags=["audio"])
 
@@ -85,6 +86,13 @@ TemperatureField = Annotated[
 BeamField = Annotated[
     int | None, Form(ge=1, le=10, description="Beam size (echoic extension; default 5).")
 ]
+ModeField = Annotated[
+    SttMode | None,
+    Form(
+        description="Where to transcribe (echoic extension): auto (local first, cloud fallback), "
+        "force_local or force_cloud, within what the server allows; none: the server's mode."
+    ),
+]
 
 
 @router.post(
@@ -115,6 +123,7 @@ async def create_transcription(
         bool, Form(description="Send the text as Server-Sent Events while it is decoded.")
     ] = False,
     beam_size: BeamField = None,
+    stt_mode: ModeField = None,
 ) -> Response:
     fields = TranscriptionRequest(
         task=Task.TRANSCRIBE,
@@ -126,6 +135,7 @@ async def create_transcription(
         granularities=tuple(timestamp_granularities or ()),
         stream=stream,
         beam_size=beam_size,
+        stt_mode=stt_mode,
     )
     return await _transcribe(request, file, fields)
 
@@ -144,6 +154,7 @@ async def create_translation(
     response_format: FormatField = ResponseFormat.JSON,
     temperature: TemperatureField = None,
     beam_size: BeamField = None,
+    stt_mode: ModeField = None,
 ) -> Response:
     fields = TranscriptionRequest(
         task=Task.TRANSLATE,
@@ -152,6 +163,7 @@ async def create_translation(
         prompt=prompt,
         temperature=temperature,
         beam_size=beam_size,
+        stt_mode=stt_mode,
     )
     return await _transcribe(request, file, fields)
 
@@ -195,10 +207,11 @@ async def _transcribe(
     name = state.models.name_for(fields.model)
     info.model = name
     fields = check_fields(fields)
+    fields = replace(fields, stt_mode=state.models.providers.check_mode(fields.stt_mode))
     options = transcribe_options(fields, state.settings)
     await check_upload(upload, state.settings)
     engine = await state.models.engine(name)
-    check_capabilities(engine, name, fields)
+    check_capabilities(engine.capabilities_for(fields.stt_mode), name, fields)
     slot = await state.gates.acquire(name)
     handed_over = False
     try:
@@ -220,7 +233,20 @@ async def _transcribe(
         include_words=fields.include_words,
         include_segments=fields.include_segments,
     )
-    return Response(body, media_type=media_type)
+    return Response(body, media_type=media_type, headers=source_headers(transcript))
+
+
+def source_headers(transcript: Transcript) -> dict[str, str]:
+    """Where the transcript came from, in every response format (verbose_json also has it in
+    ``metadata``): ``X-Echoic-Source: cloud`` and, after a fallback, ``X-Echoic-Fallback:
+    local:cpu->cloud (timeout)`` (headers are Latin-1)."""
+    headers = {"X-Echoic-Source": transcript.metadata.provider}
+    if transcript.metadata.fallback:
+        headers["X-Echoic-Fallback"] = ", ".join(
+            f"{f.from_tier}->{f.to_tier or 'none'} ({f.reason})"
+            for f in transcript.metadata.fallback
+        )
+    return headers
 
 
 def _event_stream(

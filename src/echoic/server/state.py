@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from fastapi import Request
 
+from echoic.engines.base import Engine
 from echoic.errors import EchoicError
 from echoic.server.auth import Principal
 from echoic.server.limits import ModelGates, RateLimiter, StreamSlots
@@ -31,13 +33,17 @@ SELF_TEST_S = 1.0  # seconds of synthetic audio in the startup self-test
 
 @dataclass(kw_only=True)
 class Readiness:
-    """What ``/ready`` reports: the models loaded at startup and the self-test's outcome."""
+    """What ``/ready`` reports: the capability probe, the models loaded at startup, the
+    self-test's outcome and the providers' circuits (read live from ``providers``)."""
 
+    machine: dict[str, Any] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
     self_test_s: float | None = None
     self_test_slow: bool = False
     error: str | None = None
     ready: bool = False
+    mode: str = "auto"
+    providers: Callable[[], list[dict[str, Any]]] = list
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +57,9 @@ class Readiness:
                 "slow": self.self_test_slow,
             },
             "error": self.error,
+            "mode": self.mode,
+            "providers": self.providers(),
+            "machine": self.machine,
         }
 
 
@@ -69,11 +78,21 @@ class ServerState:
     readiness: Readiness = field(default_factory=Readiness)
     #: The WebSocket handler's dependencies (``echoic.server.ws.WsDeps``), when it is installed.
     ws_deps: Any = None
+    #: The remote engine the app built (and closes); ``None`` when there is none or it was
+    #: passed in by the caller.
+    cloud: Engine | None = None
 
     async def warm_up(self) -> None:
-        """Load the default (and confirming) model and run 1 s of audio through the default;
-        ``/ready`` answers 200 once this has passed."""
+        """Load the default (and confirming) model's local engines and run 1 s of audio
+        through the local one; ``/ready`` answers 200 once this has passed. A local engine
+        slower than ``self_test_max_s`` starts demoted (circuit open) when a cloud tier can
+        take over. A server without local engines (``force_cloud``) loads nothing."""
         readiness = self.readiness
+        providers = self.models.providers
+        if not providers.has_local:
+            readiness.ready = True
+            log.info("ready", extra={"mode": readiness.mode, "providers": providers.describe()})
+            return
         names = [self.settings.model]
         if self.settings.confirm_model and self.settings.confirm_model != self.settings.model:
             names.append(self.settings.confirm_model)
@@ -81,22 +100,28 @@ class ServerState:
             for name in names:
                 await self.models.engine(name)
                 readiness.models.append(name)
-            engine = await self.models.engine(self.settings.model)
+            router = await self.models.engine(self.settings.model)
+            local = router.local_engine()
+            assert local is not None  # providers.has_local
             started = time.perf_counter()
-            await engine.transcribe(_self_test_audio(), _SELF_TEST_OPTIONS)
+            await local.transcribe(_self_test_audio(), _SELF_TEST_OPTIONS)
             readiness.self_test_s = time.perf_counter() - started
         except EchoicError as exc:
             readiness.error = exc.message
             log.error("startup self-test failed", extra={"code": exc.code, "error": exc.message})
             return
-        readiness.self_test_slow = readiness.self_test_s > self.settings.self_test_max_s
+        bound = self.settings.self_test_max_s
+        readiness.self_test_slow = readiness.self_test_s > bound
         if readiness.self_test_slow:
+            reason = (
+                f"the startup self-test took {readiness.self_test_s:.2f} s "
+                f"(bound {bound:g} s): too slow for this machine"
+            )
+            tier = providers.local_tier()
+            demoted = tier is not None and providers.demote(tier, reason)
             log.warning(
-                "the default model is slower than expected",
-                extra={
-                    "self_test_s": readiness.self_test_s,
-                    "bound_s": self.settings.self_test_max_s,
-                },
+                reason if demoted else reason + "; no other provider, so it serves anyway",
+                extra={"self_test_s": readiness.self_test_s, "bound_s": bound, "tier": tier},
             )
         readiness.ready = True
         log.info(

@@ -15,11 +15,11 @@ from typing import BinaryIO
 from fastapi import UploadFile
 
 from echoic.audio import AudioInfo, probe_audio
-from echoic.engines.base import Engine
+from echoic.engines.base import Capabilities
 from echoic.errors import AudioTooLargeError, AudioTooLongError, InvalidParameterError
 from echoic.server.schemas import Granularity
 from echoic.settings import Settings
-from echoic.types import ResponseFormat, Task, TranscribeOptions
+from echoic.types import ResponseFormat, SttMode, Task, TranscribeOptions
 
 # Whisper's language tokens (faster_whisper.tokenizer._LANGUAGE_CODES), ISO 639-1 where one
 # exists; "haw" (Hawaiian) and "yue" (Cantonese) have none.
@@ -49,6 +49,8 @@ class TranscriptionRequest:
     granularities: tuple[Granularity, ...] = ()
     stream: bool = False
     beam_size: int | None = None
+    #: Routing override (echoic extension); ``None``: the server's mode.
+    stt_mode: SttMode | None = None
 
     @property
     def include_words(self) -> bool:
@@ -101,6 +103,7 @@ def transcribe_options(request: TranscriptionRequest, settings: Settings) -> Tra
         vad_filter=settings.vad_filter,
         batched_threshold_s=settings.batched_threshold_s,
         batch_size=settings.batch_size,
+        mode=request.stt_mode,
     )
     if request.temperature:
         options = replace(options, temperature=request.temperature)
@@ -131,9 +134,10 @@ def _size_of(file: BinaryIO) -> int:
     return size
 
 
-def check_capabilities(engine: Engine, model: str, request: TranscriptionRequest) -> None:
+def check_capabilities(
+    capabilities: Capabilities, model: str, request: TranscriptionRequest
+) -> None:
     """What the model cannot do, refused before decoding (the engine would refuse after)."""
-    capabilities = engine.capabilities
     if request.task is Task.TRANSLATE and not capabilities.translation:
         raise InvalidParameterError(
             f"The model {model!r} cannot translate (it is English-only); use a multilingual "

@@ -18,13 +18,14 @@ import logging
 import time
 from collections.abc import Callable, MutableMapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from echoic.errors import EchoicError, RateLimitedError, UnauthorizedError
+from echoic.routing import Providers
 from echoic.settings import Settings
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.hub import StreamHub
@@ -35,6 +36,7 @@ from echoic.streaming.protocol import (
     parse_audio,
     parse_start,
     parse_text,
+    parse_transcript,
 )
 from echoic.streaming.runner import Control
 from echoic.streaming.session import StreamConfig
@@ -65,6 +67,7 @@ class StreamMetrics:
 class WsDeps:
     settings: Settings
     hub: StreamHub
+    providers: Providers
     #: Token (or None) → principal; raises UnauthorizedError. ``None`` when auth is off.
     authenticate: Callable[[str | None], Any] | None
     #: A stream slot for the principal; raises RateLimitedError past the stream cap.
@@ -203,9 +206,11 @@ class Connection:
         if kind in _CONTROLS:
             self.stream.control(_CONTROLS[kind])
         elif kind == "transcript":
-            await self._error(
-                "unsupported", "client-supplied transcripts are not enabled on this server"
-            )
+            supplied = parse_transcript(parsed)
+            if isinstance(supplied, ProtocolError):
+                await self._error(supplied.code, supplied.message)
+            else:
+                self.stream.client_transcript(supplied)
         # keepalive: receiving it already reset the idle timer; auth: already authenticated
         return True
 
@@ -225,6 +230,7 @@ class Connection:
         model = start.model or settings.model
         confirm = start.confirm_model or settings.confirm_model
         try:
+            mode = self.deps.providers.check_mode(start.stt_mode)
             engines = [await asyncio.to_thread(self.deps.hub.engine, model)]
             if confirm is not None and confirm != model:
                 engines.append(await asyncio.to_thread(self.deps.hub.engine, confirm))
@@ -233,8 +239,12 @@ class Connection:
             await self._close(CLOSE_BAD_REQUEST if exc.http_status < 500 else CLOSE_INTERNAL)
             return False
         schedulers = self.deps.hub.schedulers(model, confirm)
-        config = start.stream_config(StreamConfig(), dual=schedulers.dual)
-        config = config.with_language(stream_language(start.language, engines))
+        base = StreamConfig(client_grace_ms=round(settings.client_transcript_grace_s * 1000))
+        config = start.stream_config(base, dual=schedulers.dual)
+        config = config.with_language(stream_language(start.language, engines)).with_mode(mode)
+        if not self.deps.providers.local_for(mode):
+            # Drafts run locally only (a remote call every 250 ms is not worth it).
+            config = replace(config, interim_results=False, confirm_interval_ms=None)
         self.start = start
         self.stream = LiveStream(
             schedulers,
@@ -247,6 +257,9 @@ class Connection:
                 "config": start.model_dump(exclude={"type"}, mode="json"),
                 "models": [model] if confirm in (None, model) else [model, confirm],
                 "mode": "speculative" if schedulers.dual else "single",
+                "stt_mode": (mode or settings.stt_mode).value,
+                "providers": [p["name"] for p in self.deps.providers.describe()],
+                "interim_results": config.interim_results,
             },
         )
         await self.stream.__aenter__()

@@ -22,6 +22,7 @@ from typing import Any
 from echoic.audio.pcm import Resampler
 from echoic.clock import Clock, SystemClock
 from echoic.engines.base import Engine
+from echoic.streaming.client import ClientTranscript
 from echoic.streaming.runner import Control, Emit, RunnerConfig, StreamRunner
 from echoic.streaming.scheduler import ModelScheduler, Schedulers
 from echoic.streaming.session import StreamConfig, StreamSession
@@ -100,6 +101,9 @@ class LiveStream:
 
     def control(self, control: Control) -> None:
         self.runner.push_control(control)
+
+    def client_transcript(self, transcript: ClientTranscript) -> None:
+        self.runner.push_transcript(transcript)
 
     async def finish(self) -> None:
         """``stop``: flush the resampler, finalize, wait for the last final and ``end``."""

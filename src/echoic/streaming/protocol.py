@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from echoic.audio.pcm import pcm_to_float32
 from echoic.errors import AudioError
+from echoic.streaming.client import ClientTranscript, ClientWord
 from echoic.streaming.session import StreamConfig
-from echoic.types import Audio, AudioEncoding
+from echoic.types import Audio, AudioEncoding, SttMode
 
 MAX_FRAME_BYTES = 256 * 1024  # 4 s of 16 kHz s16 mono; far above any real-time chunk
 CONTROL_TYPES = ("start", "finalize", "pause", "resume", "keepalive", "stop", "transcript", "auth")
@@ -52,6 +53,8 @@ class StartMessage(BaseModel):
     interim_results: bool = True
     client_transcripts: bool = False
     vad: VadOverrides | None = None
+    #: Routing override: auto | force_local | force_cloud, within what the server allows.
+    stt_mode: SttMode | None = None
 
     def stream_config(self, base: StreamConfig, *, dual: bool) -> StreamConfig:
         vad = base.vad
@@ -68,6 +71,7 @@ class StartMessage(BaseModel):
             vad=vad,
             interim_results=self.interim_results,
             confirm_interval_ms=(base.confirm_interval_ms or 1000) if dual else None,
+            client_transcripts=self.client_transcripts,
         )
         return config.with_language(self.language)
 
@@ -98,6 +102,51 @@ def parse_text(text: str) -> dict[str, Any] | ProtocolError:
             message=f"unknown message type {data['type']!r}; known: {known}",
         )
     return data
+
+
+class _WordMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    word: str = Field(max_length=200)
+    start: float = Field(ge=0, allow_inf_nan=False)
+    end: float = Field(ge=0, allow_inf_nan=False)
+    probability: float = Field(default=1.0, ge=0, le=1)
+
+
+class TranscriptMessage(BaseModel):
+    """A client's own transcript of one utterance (see :mod:`echoic.streaming.client`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["transcript"] = "transcript"
+    utterance_id: int = Field(ge=1)
+    text: str = Field(max_length=10_000)
+    words: list[_WordMessage] | None = Field(default=None, max_length=5_000)
+    language: str | None = Field(default=None, min_length=2, max_length=8)
+    source: str = Field(default="client", min_length=1, max_length=64)
+
+    def to_transcript(self) -> ClientTranscript:
+        return ClientTranscript(
+            utterance_id=self.utterance_id,
+            text=self.text,
+            words=None
+            if self.words is None
+            else tuple(
+                ClientWord(word=w.word, start=w.start, end=w.end, probability=w.probability)
+                for w in self.words
+            ),
+            language=self.language,
+            engine=self.source,
+        )
+
+
+def parse_transcript(data: dict[str, Any]) -> ClientTranscript | ProtocolError:
+    try:
+        return TranscriptMessage.model_validate(data).to_transcript()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "transcript"
+        return ProtocolError(code="invalid_transcript", message=f"{where}: {first['msg']}")
 
 
 def parse_audio(data: bytes, start: StartMessage) -> Audio | ProtocolError:

@@ -27,6 +27,7 @@ from enum import StrEnum
 
 from echoic.clock import Clock, SystemClock
 from echoic.errors import EngineTimeoutError
+from echoic.streaming.client import ClientTranscript
 from echoic.streaming.events import Event
 from echoic.streaming.scheduler import ModelScheduler, Schedulers
 from echoic.streaming.session import DecodeKind, DecodeRequest, DecodeResult, Output, StreamSession
@@ -52,7 +53,9 @@ class RunnerConfig:
     abort_utilization: float = 0.9
     abort_after_s: float = 1.0
     max_pending_finals: int = 2
-    final_timeout_s: float = 30.0
+    #: Longer than a router's budget for a 30 s utterance on one tier (10 s + 0.5 × 30 s), so
+    #: that a local timeout still leaves the cloud tier time to answer.
+    final_timeout_s: float = 60.0
     draft_timeout_s: float = 10.0
     #: At most one ``audio_dropped`` warning per this many seconds (drops keep being counted).
     warning_interval_s: float = 1.0
@@ -91,6 +94,7 @@ class StreamRunner:
         self._clock = clock or SystemClock()
         self._frames: deque[Audio] = deque()
         self._controls: deque[Control] = deque()
+        self._transcripts: deque[ClientTranscript] = deque()
         self._results: deque[DecodeResult] = deque()
         self._wake = asyncio.Event()
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -128,6 +132,11 @@ class StreamRunner:
         self._controls.append(control)
         self._wake.set()
 
+    def push_transcript(self, transcript: ClientTranscript) -> None:
+        """A client's own transcript of an utterance; handled ahead of queued audio."""
+        self._transcripts.append(transcript)
+        self._wake.set()
+
     @property
     def queued_frames(self) -> int:
         return len(self._frames)
@@ -138,12 +147,21 @@ class StreamRunner:
         """Process until the session ends (``stop``), is cancelled, or is aborted."""
         try:
             while not self.session.ended:
-                await self._wake.wait()
+                await self._sleep_until_woken()
                 self._wake.clear()
                 if await self._step():
                     break
         finally:
             await self._shutdown()
+
+    async def _sleep_until_woken(self) -> None:
+        """Until something arrives, or the session's next deadline (a client's grace period)."""
+        deadline = self.session.next_deadline()
+        if deadline is None:
+            await self._wake.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), max(0.0, deadline - self._clock.now()))
 
     async def _step(self) -> bool:
         """One pass over controls, results and audio; True when the loop should end."""
@@ -166,8 +184,11 @@ class StreamRunner:
             if control is Control.STOP:  # audio sent before "stop" still counts
                 await self._handle(self._frames_into_session(now, limit=False))
             await self._handle(_CONTROL_CALLS[control](self.session, now))
+        while self._transcripts:
+            await self._handle(self.session.client_transcript(self._transcripts.popleft(), now))
         while self._results:
             await self._handle(self.session.on_result(self._results.popleft(), self._clock.now()))
+        await self._handle(self.session.tick(self._clock.now()))
         if self.session.pending_finals < self.config.max_pending_finals:
             # A fresh reading: the events sent above took time, and these must not predate them.
             await self._handle(self._frames_into_session(self._clock.now()))

@@ -28,10 +28,16 @@ from typing import Any
 import numpy as np
 
 from echoic.audio.buffer import RingBuffer
-from echoic.errors import EchoicError, EngineTimeoutError, SupersededError
+from echoic.errors import (
+    EchoicError,
+    EngineTimeoutError,
+    ProviderUnavailableError,
+    SupersededError,
+)
+from echoic.streaming.client import ClientTranscript, build_client_transcript
 from echoic.streaming.events import Event, EventStamper, EventType
 from echoic.streaming.speculative import Merger, MergeStrategy
-from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions, Transcript
+from echoic.types import SAMPLE_RATE, Audio, Fallback, SttMode, TranscribeOptions, Transcript
 from echoic.vad.detector import SpeechDetector
 from echoic.vad.state import (
     Endpointer,
@@ -118,12 +124,27 @@ class StreamConfig:
     early_endpoint_ms: int | None = None
     #: Audio the session keeps: the longest utterance plus its pre-roll and some slack.
     buffer_s: float = 40.0
+    #: The client transcribes on its own device and hands each utterance's text in
+    #: (:meth:`StreamSession.client_transcript`): no drafts, no decodes, unless it is late.
+    client_transcripts: bool = False
+    #: How long after an utterance ends the session waits for the client's transcript before
+    #: decoding the audio itself (and reporting a ``fallback``).
+    client_grace_ms: int = 2000
 
     def with_language(self, language: str | None) -> StreamConfig:
         return replace(
             self,
             draft_options=replace(self.draft_options, language=language),
             final_options=replace(self.final_options, language=language),
+        )
+
+    def with_mode(self, mode: SttMode | None) -> StreamConfig:
+        """Finals and confirmations route by ``mode``; drafts stay local (cheap, frequent and
+        replaced anyway: not worth a remote call each)."""
+        return replace(
+            self,
+            draft_options=replace(self.draft_options, mode=SttMode.FORCE_LOCAL),
+            final_options=replace(self.final_options, mode=mode),
         )
 
 
@@ -208,6 +229,12 @@ class _Utterance:
     final_request: DecodeRequest | None = None
     final_result: DecodeResult | None = None
     dropped_at_start: int = 0
+    draft_warned: bool = False
+    #: Client transcripts: one that came before the utterance ended, and until when the
+    #: session waits for one after it ended.
+    client_result: DecodeResult | None = None
+    client_deadline: float | None = None
+    fallback_strategy: str | None = None
 
     def move(self, to: UtteranceState) -> None:
         if to not in _ALLOWED.get(self.state, set()):
@@ -226,12 +253,10 @@ class StreamSession:
         session_id: str,
         now: float,
         model: str = "",
-        source: str = "local",
     ) -> None:
         self.config = config
         self.session_id = session_id
         self.model = model
-        self.source = source
         self._detector = detector
         self._endpointer = Endpointer(config.vad)
         self._stamp = EventStamper(session_id, now)
@@ -395,6 +420,84 @@ class StreamSession:
         self._ended = True
         return out
 
+    # -- client-supplied transcripts (DESIGN.md §4) ----------------------------------------
+
+    def client_transcript(self, supplied: ClientTranscript, now: float) -> Output:
+        """The client's own transcript of an utterance: it becomes the utterance's final
+        (``source: "client"``) and the session decodes nothing for it. One for an utterance
+        still open is kept until the utterance ends."""
+        if not self.config.client_transcripts:
+            return self._error_output(
+                "unsupported",
+                "this stream did not announce client transcripts (start.client_transcripts)",
+                now,
+            )
+        utterance = self._waiting_for_client(supplied.utterance_id)
+        if utterance is None:
+            return self._error_output(
+                "unknown_utterance",
+                f"no utterance {supplied.utterance_id} is waiting for a transcript",
+                now,
+            )
+        if utterance.final_request is not None:  # the grace period is over: the server decodes
+            return self.warn(
+                "late_transcript",
+                f"utterance {utterance.id}: the transcript came after the grace period; the "
+                "server's own transcription is used",
+                now,
+            )
+        end = utterance.end_sample if utterance.end_sample is not None else self._processed
+        transcript = build_client_transcript(
+            supplied,
+            start_s=utterance.start_sample / SAMPLE_RATE,
+            duration_s=(end - utterance.start_sample) / SAMPLE_RATE,
+        )
+        result = DecodeResult(request_id=0, transcript=transcript, started_at=now, finished_at=now)
+        if utterance is self._open:
+            utterance.client_result = result
+            return Output()
+        utterance.final_result = result
+        utterance.client_deadline = None
+        return self._flush_finals(now)
+
+    def _waiting_for_client(self, utterance_id: int) -> _Utterance | None:
+        candidates = [*([self._open] if self._open else []), *self._pending]
+        for utterance in candidates:
+            if utterance.id == utterance_id and utterance.final_result is None:
+                return utterance
+        return None
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` has something to do (a client's grace period ends)."""
+        deadlines = [u.client_deadline for u in self._pending if u.client_deadline is not None]
+        return min(deadlines) if deadlines else None
+
+    def tick(self, now: float) -> Output:
+        """Utterances whose client transcript did not come in time are decoded by the server,
+        with a ``fallback`` event (``from: "client"``)."""
+        out = Output()
+        for utterance in self._pending:
+            deadline = utterance.client_deadline
+            if deadline is None or now < deadline:
+                continue
+            utterance.client_deadline = None
+            end = utterance.end_sample if utterance.end_sample is not None else self._processed
+            request = self._request(utterance, DecodeKind.FINAL, end, now)
+            utterance.final_request = request
+            out.requests.append(request)
+            grace = self.config.client_grace_ms / 1000
+            skip = Fallback(
+                from_tier="client",
+                to_tier="server",
+                reason="grace_expired",
+                detail=f"no client transcript within {grace:g} s of the end of speech",
+            )
+            out.extend(self._fallbacks(utterance, (skip,), now))
+        return out
+
+    def _error_output(self, code: str, message: str, now: float) -> Output:
+        return Output(events=[self.error(code, message, now)])
+
     def ready_event(self, now: float, **data: Any) -> Event:
         return self._stamp(EventType.READY, now, **data)
 
@@ -423,7 +526,7 @@ class StreamSession:
                 )
             )
         elif isinstance(event, SpeechPaused) and self._open is not None:
-            if self.config.speculative_final:
+            if self.config.speculative_final and not self.config.client_transcripts:
                 request = self._request(
                     self._open, DecodeKind.FINAL, event.end_sample, now, speculative=True
                 )
@@ -454,7 +557,12 @@ class StreamSession:
             # A speculative decode still standing covers this utterance (only silence followed);
             # it may even have answered already (its result is stashed in final_result).
             utterance.final_request = utterance.speculative
-            if utterance.final_request is None:
+            if self.config.client_transcripts:
+                if utterance.client_result is not None:
+                    utterance.final_result = utterance.client_result
+                else:
+                    utterance.client_deadline = now + self.config.client_grace_ms / 1000
+            elif utterance.final_request is None:
                 request = self._request(utterance, DecodeKind.FINAL, event.end_sample, now)
                 utterance.final_request = request
                 out.requests.append(request)
@@ -490,6 +598,7 @@ class StreamSession:
         interval = self.config.confirm_interval_ms
         if (
             interval is None
+            or self.config.client_transcripts
             or utterance is None
             or utterance.confirm_inflight is not None
             or utterance.speculative is not None
@@ -520,22 +629,42 @@ class StreamSession:
         corrects = [w for w in utterance.uncorrected if w < request.id]
         utterance.uncorrected = [w for w in utterance.uncorrected if w > request.id]
         utterance.uncorrected.append(request.id)
-        event = self._stamp(
-            EventType.PARTIAL,
-            now,
-            utterance_id=utterance.id,
-            window_id=request.id,
-            text=text,
-            stable_text=stable,
-            confirmed_text=text,
-            confidence="confirmed",
-            source=self.source,
-            model=result.transcript.metadata.model or self.model,
-            corrects_window_ids=corrects,
-            audio_start_s=_seconds(request.start_sample),
-            audio_end_s=_seconds(request.end_sample),
+        out = self._fallbacks(utterance, result.transcript.metadata.fallback, now)
+        out.events.append(
+            self._stamp(
+                EventType.PARTIAL,
+                now,
+                utterance_id=utterance.id,
+                window_id=request.id,
+                text=text,
+                stable_text=stable,
+                confirmed_text=text,
+                confidence="confirmed",
+                source=result.transcript.metadata.provider,
+                model=result.transcript.metadata.model or self.model,
+                corrects_window_ids=corrects,
+                audio_start_s=_seconds(request.start_sample),
+                audio_end_s=_seconds(request.end_sample),
+            )
         )
-        return Output(events=[event])
+        return out
+
+    def _fallbacks(
+        self, utterance: _Utterance, skips: tuple[Fallback, ...] | None, now: float
+    ) -> Output:
+        """``fallback`` events for the tiers skipped on the way to a result: never silent."""
+        out = Output()
+        for skip in skips or ():
+            utterance.fallback_strategy = f"{skip.from_tier}->{skip.to_tier or 'none'}"
+            out.events.append(
+                self._stamp(
+                    EventType.FALLBACK,
+                    now,
+                    utterance_id=utterance.id,
+                    **skip.to_dict(),
+                )
+            )
+        return out
 
     def _cancel(self, request_id: int, out: Output) -> None:
         self._inflight.pop(request_id, None)
@@ -579,6 +708,7 @@ class StreamSession:
         if (
             utterance is None
             or not cfg.interim_results
+            or cfg.client_transcripts
             or self._draft_inflight is not None
             or utterance.speculative is not None
         ):
@@ -606,6 +736,9 @@ class StreamSession:
         if isinstance(result.error, SupersededError):
             return out  # a newer draft replaced it: nothing to report
         if result.transcript is None:
+            if utterance.draft_warned:
+                return out  # once per utterance: drafts fail again every interval
+            utterance.draft_warned = True
             detail = result.error.message if result.error else "draft decode failed"
             return self.warn("draft_failed", detail, now)
         hypothesis = result.transcript.text
@@ -625,7 +758,7 @@ class StreamSession:
                 stable_text=stable,
                 confirmed_text=utterance.merger.confirmed_text,
                 confidence="draft",
-                source=self.source,
+                source=result.transcript.metadata.provider,
                 model=result.transcript.metadata.model or self.model,
                 audio_start_s=_seconds(request.start_sample),
                 audio_end_s=_seconds(request.end_sample),
@@ -642,10 +775,14 @@ class StreamSession:
             assert result is not None  # checked by the loop condition
             if result.transcript is not None:
                 utterance.move(UtteranceState.FINALIZING)
+                out.extend(self._fallbacks(utterance, result.transcript.metadata.fallback, now))
                 out.events.append(self._final_event(utterance, result.transcript, now))
                 utterance.move(UtteranceState.DONE)
             else:
                 error = result.error or EchoicError("final decode failed")
+                if isinstance(error, ProviderUnavailableError):
+                    skips = tuple(s for s in error.skips if isinstance(s, Fallback))
+                    out.extend(self._fallbacks(utterance, skips, now))
                 timed_out = isinstance(error, EngineTimeoutError)
                 utterance.move(UtteranceState.TIMED_OUT if timed_out else UtteranceState.FAILED)
                 out.events.append(
@@ -663,9 +800,9 @@ class StreamSession:
         return out
 
     def _final_event(self, utterance: _Utterance, transcript: Transcript, now: float) -> Event:
-        request = utterance.final_request
-        assert request is not None  # every utterance past TRANSCRIBING has one
-        offset = request.start_sample / SAMPLE_RATE
+        request = utterance.final_request  # None for a client's transcript
+        start_sample = request.start_sample if request else utterance.start_sample
+        offset = start_sample / SAMPLE_RATE
         segments = [
             {
                 "id": s.id,
@@ -683,7 +820,7 @@ class StreamSession:
             EventType.FINAL,
             now,
             utterance_id=utterance.id,
-            window_id=request.id,
+            window_id=request.id if request else None,
             text=transcript.text,
             confidence="confirmed",
             segments=segments,
@@ -699,11 +836,11 @@ class StreamSession:
                 for w in words
             ],
             language=transcript.language,
-            source=self.source,
+            source=transcript.metadata.provider,
             model=transcript.metadata.model or self.model,
             corrects_window_ids=list(utterance.uncorrected),
             audio_start_s=_seconds(utterance.start_sample),
-            audio_end_s=_seconds(utterance.end_sample or request.end_sample),
+            audio_end_s=_seconds(utterance.end_sample or start_sample),
             latency=self._latency(utterance, result, now),
         )
 
@@ -734,9 +871,10 @@ class StreamSession:
             frames=samples // self._window,
             bytes=samples * 4,
             frames_dropped=self.frames_dropped - utterance.dropped_at_start,
-            source=self.source,
+            source=_source(result),
             model=self.model,
             speculative_hit=bool(request and request.speculative),
+            fallback_strategy=utterance.fallback_strategy,
             queue_pressure=round(self.queue_pressure, 3),
         )
 
@@ -766,6 +904,12 @@ def ends_sentence(text: str) -> bool:
     """Whether ``text`` ends a sentence; an ellipsis trails off, it does not end one."""
     text = text.rstrip().rstrip("\"')”’»")
     return text.endswith(_SENTENCE_END) and not text.endswith(("...", "…"))
+
+
+def _source(result: DecodeResult | None) -> str:
+    if result is None or result.transcript is None:
+        return "none"
+    return result.transcript.metadata.provider
 
 
 def _seconds(samples: int) -> float:

@@ -1,0 +1,283 @@
+"""The router: an engine that wraps an ordered chain of engines (DESIGN.md §4).
+
+    router = Router([Tier(name="local:cpu", source="local", engine=local),
+                     Tier(name="cloud", source="cloud", engine=remote)])
+    transcript = await router.transcribe(audio, options)
+    transcript.metadata.provider   # "local" or "cloud": which tier answered
+    transcript.metadata.fallback   # the tiers skipped on the way, with reasons
+
+For each tier allowed by the call's mode, in order: skip it if its circuit is open; otherwise
+call it under a timeout (``timeout_s`` + ``timeout_per_audio_s`` × audio seconds), retry
+transient failures with jittered backoff, and on failure go to the next tier. Errors the request
+itself caused (bad audio, unsupported options) are raised at once: another tier would refuse
+them too. Every skip is logged and reported to ``on_skip`` (the server counts it in
+``echoic_stt_fallbacks_total``) and travels with the result, so live streams can send a
+``fallback`` event. When no tier is left, :class:`~echoic.errors.ProviderUnavailableError`
+lists what happened to each.
+
+A local decode that timed out keeps its inference thread busy until it finishes (CTranslate2
+cannot be interrupted); later local calls queue behind it, and after ``BreakerConfig.failures``
+such timeouts the breaker stops sending work there for its cool-down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from echoic.clock import Clock, SystemClock
+from echoic.engines.base import Capabilities, Engine, Health, LanguageGuess, ProgressCallback
+from echoic.errors import EchoicError, EngineError, EngineTimeoutError, ProviderUnavailableError
+from echoic.routing.breaker import BreakerState, CircuitBreaker
+from echoic.routing.classify import classify
+from echoic.routing.retry import RetryPolicy
+from echoic.types import (
+    SAMPLE_RATE,
+    Audio,
+    Fallback,
+    Segment,
+    SttMode,
+    TranscribeOptions,
+    Transcript,
+)
+
+log = logging.getLogger(__name__)
+
+SkipObserver = Callable[[Fallback], None]
+SegmentCallback = Callable[[Segment], None]
+
+
+@dataclass(kw_only=True, eq=False)
+class Tier:
+    """One provider in the chain: ``source`` is ``local`` or ``cloud``; the breaker is the
+    provider's, shared by every router that uses the provider."""
+
+    name: str
+    source: str
+    engine: Engine
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterConfig:
+    timeout_s: float = 10.0
+    #: Long audio gets longer: the budget grows by this much per second of audio.
+    timeout_per_audio_s: float = 0.5
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def timeout_for(self, audio_s: float) -> float:
+        return self.timeout_s + self.timeout_per_audio_s * audio_s
+
+
+def tiers_for(tiers: Sequence[Tier], mode: SttMode) -> list[Tier]:
+    if mode is SttMode.FORCE_LOCAL:
+        return [t for t in tiers if t.source == "local"]
+    if mode is SttMode.FORCE_CLOUD:
+        return [t for t in tiers if t.source == "cloud"]
+    return list(tiers)
+
+
+class Router:
+    def __init__(
+        self,
+        tiers: Sequence[Tier],
+        *,
+        config: RouterConfig | None = None,
+        clock: Clock | None = None,
+        on_skip: SkipObserver | None = None,
+        rng: random.Random | None = None,
+        name: str | None = None,
+    ) -> None:
+        if not tiers:
+            raise ValueError("a router needs at least one tier")
+        self.tiers = list(tiers)
+        self.config = config or RouterConfig()
+        self._clock = clock or SystemClock()
+        self._on_skip = on_skip
+        self._rng = rng or random.Random()
+        self._name = name or f"router:{self.tiers[0].engine.name}"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The first tier's: what a call gets when nothing fails."""
+        return self.tiers[0].engine.capabilities
+
+    def capabilities_for(self, mode: SttMode | None) -> Capabilities:
+        tiers = tiers_for(self.tiers, mode or SttMode.AUTO)
+        return (tiers or self.tiers)[0].engine.capabilities
+
+    def local_engine(self) -> Engine | None:
+        return next((t.engine for t in self.tiers if t.source == "local"), None)
+
+    async def transcribe(
+        self,
+        audio: Audio,
+        options: TranscribeOptions,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> Transcript:
+        def call(tier: Tier) -> Awaitable[Transcript]:
+            return tier.engine.transcribe(audio, options, progress=progress)
+
+        return await self._route(audio, options, call)
+
+    async def transcribe_progressive(
+        self, audio: Audio, options: TranscribeOptions, on_segment: SegmentCallback
+    ) -> Transcript:
+        """:meth:`transcribe`, reporting segments as they are decoded (a streamed REST answer).
+
+        If a tier fails after it reported segments, the next tier's segments that end before
+        the last one reported are not reported again.
+        """
+        reported_until = -1.0
+
+        def report(segment: Segment) -> None:
+            nonlocal reported_until
+            if segment.end > reported_until:
+                reported_until = segment.end
+                on_segment(segment)
+
+        async def call(tier: Tier) -> Transcript:
+            progressive = getattr(tier.engine, "transcribe_progressive", None)
+            if progressive is not None:
+                result: Transcript = await progressive(audio, options, report)
+                return result
+            transcript = await tier.engine.transcribe(audio, options)
+            for segment in transcript.segments:
+                report(segment)
+            return transcript
+
+        return await self._route(audio, options, call)
+
+    async def _route(
+        self,
+        audio: Audio,
+        options: TranscribeOptions,
+        call: Callable[[Tier], Awaitable[Transcript]],
+    ) -> Transcript:
+        mode = options.mode or SttMode.AUTO
+        tiers = tiers_for(self.tiers, mode)
+        if not tiers:
+            raise ProviderUnavailableError(f"no provider is configured for mode {mode.value!r}")
+        timeout = self.config.timeout_for(len(audio) / SAMPLE_RATE)
+        skips: list[Fallback] = []
+        last: EchoicError | None = None
+        for index, tier in enumerate(tiers):
+            following = tiers[index + 1].name if index + 1 < len(tiers) else None
+            if not tier.breaker.allow(self._clock.now()):
+                detail = tier.breaker.reason or "circuit open"
+                self._skip(skips, tier, following, "circuit_open", detail)
+                continue
+            try:
+                transcript = await self._attempts(tier, call, timeout)
+            except EchoicError as exc:
+                failure = classify(exc)
+                if not failure.fallback:
+                    raise
+                last = exc
+                self._skip(skips, tier, following, failure.reason, exc.message)
+                continue
+            return transcript.with_metadata(provider=tier.source, fallback=tuple(skips) or None)
+        if len(tiers) == 1 and last is not None:
+            raise last  # nothing to fall back to: the tier's own error says it best
+        raise ProviderUnavailableError(
+            "no provider could transcribe: "
+            + "; ".join(f"{s.from_tier}: {s.reason} ({s.detail})" for s in skips),
+            skips=tuple(skips),
+            retry_after_s=self._retry_after(tiers),
+        ) from last
+
+    async def _attempts(
+        self, tier: Tier, call: Callable[[Tier], Awaitable[Transcript]], budget_s: float
+    ) -> Transcript:
+        """Call ``tier`` until it answers, retrying transient failures; raises the last error.
+        Errors the request caused are re-raised at once (``ProviderUnavailableError`` is not
+        one of them: it comes from a router nested as a tier)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                transcript = await asyncio.wait_for(call(tier), budget_s)
+            except TimeoutError:
+                error: EchoicError = EngineTimeoutError(
+                    f"{tier.name} did not answer within {budget_s:.1f} s"
+                )
+            except EchoicError as exc:
+                error = exc
+            except Exception as exc:  # an engine bug: a failure of that tier, not of the router
+                log.exception("engine %s failed", tier.engine.name)
+                error = EngineError(f"{tier.name} failed: {exc}")
+            else:
+                tier.breaker.record_success(self._clock.now())
+                return transcript
+            failure = classify(error)
+            now = self._clock.now()
+            if not failure.fallback:
+                tier.breaker.release(now)
+                raise error
+            if failure.counts:
+                tier.breaker.record_failure(now, failure.reason)
+            else:
+                tier.breaker.release(now)
+            delay = self.config.retry.delay(attempt, failure, self._rng)
+            if delay is None or not tier.breaker.allow(self._clock.now()):
+                raise error
+            log.info(
+                "retrying %s after %s",
+                tier.name,
+                failure.reason,
+                extra={"tier": tier.name, "attempt": attempt + 1, "delay_s": round(delay, 3)},
+            )
+            await asyncio.sleep(delay)
+
+    def _skip(
+        self, skips: list[Fallback], tier: Tier, following: str | None, reason: str, detail: str
+    ) -> None:
+        skip = Fallback(from_tier=tier.name, to_tier=following, reason=reason, detail=detail)
+        skips.append(skip)
+        log.warning(
+            "fallback: %s skipped (%s)%s",
+            tier.name,
+            reason,
+            f", trying {following}" if following else ", no tier left",
+            extra={"from": tier.name, "to": following, "reason": reason, "detail": detail},
+        )
+        if self._on_skip is not None:
+            self._on_skip(skip)
+
+    def _retry_after(self, tiers: Sequence[Tier]) -> float | None:
+        now = self._clock.now()
+        waits = [t.breaker.retry_after_s(now) for t in tiers]
+        known = [w for w in waits if w is not None]
+        return min(known) if len(known) == len(waits) else None
+
+    async def detect_language(self, audio: Audio) -> LanguageGuess:
+        last: EchoicError | None = None
+        for tier in self.tiers:
+            if tier.breaker.state(self._clock.now()) is BreakerState.OPEN:
+                continue
+            try:
+                return await tier.engine.detect_language(audio)
+            except EchoicError as exc:
+                last = exc
+        raise ProviderUnavailableError("no provider could detect the language") from last
+
+    async def healthcheck(self) -> Health:
+        details = []
+        ok = False
+        for tier in self.tiers:
+            health = await tier.engine.healthcheck()
+            state = tier.breaker.state(self._clock.now())
+            ok = ok or (health.ok and state is not BreakerState.OPEN)
+            details.append(f"{tier.name}: {'ok' if health.ok else health.detail} ({state.value})")
+        return Health(ok=ok, detail="; ".join(details))
+
+    async def aclose(self) -> None:
+        """The tiers' engines belong to whoever built the router (they are shared)."""
