@@ -117,10 +117,12 @@ def assert_error(
 
 
 def metric(text: str, name: str, labels: Mapping[str, str] | None = None) -> float:
-    """The value of one sample in a Prometheus text exposition (0 when absent)."""
+    """The sum of the samples of ``name`` in a Prometheus text exposition whose labels include
+    ``labels`` (0 when there are none)."""
     wanted = dict(labels or {})
+    total = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in wanted.items()):
-                return float(sample.value)
-    return 0.0
+                total += float(sample.value)
+    return total

@@ -5,16 +5,9 @@ models, errors, and a clean shutdown."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,83 +18,17 @@ import srt
 import webvtt
 
 from echoic.bench.text import count_errors
-from echoic.settings import Settings
+from tests.process_kit import ServerProcess, server_process
 from tests.speech import JFK, JFK_PATH
 
 pytestmark = pytest.mark.slow
 
 
-@dataclass(frozen=True)
-class Server:
-    url: str
-    log: Path
-
-    @property
-    def api(self) -> str:
-        return f"{self.url}/v1"
-
-    def log_lines(self) -> list[dict[str, Any]]:
-        lines = []
-        for line in self.log.read_text().splitlines():
-            try:
-                lines.append(json.loads(line))
-            except ValueError:
-                lines.append({"message": line})
-        return lines
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    models_dir = Settings().models_dir  # as the environment sets it (ECHOIC_MODELS_DIR)
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data_dir = tmp_path_factory.mktemp("server")
-    log = data_dir / "server.log"
-    port = _free_port()
-    env = {
-        **os.environ,
-        "ECHOIC_MODELS_DIR": str(models_dir),
-        "ECHOIC_DATA_DIR": str(data_dir),
-        "ECHOIC_LOG_FORMAT": "json",
-    }
-    command = [sys.executable, "-m", "echoic", "serve", "--port", str(port), "--model", "tiny.en"]
-    with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    running = Server(url=f"http://127.0.0.1:{port}", log=log)
-    try:
-        _wait_ready(running, process)
+    with server_process(["serve", "--model", "tiny.en"], data_dir) as running:
         yield running
-    finally:
-        process.send_signal(signal.SIGINT)  # what Ctrl-C and most supervisors send
-        try:
-            code = process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise
-    assert code == 0, log.read_text()[-3000:]
-    assert any(line.get("message") == "server stopped" for line in running.log_lines())
-
-
-def _wait_ready(server: Server, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"the server exited ({process.returncode}):\n{server.log.read_text()}"
-            )
-        try:
-            if httpx.get(f"{server.url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"not ready after 120 s:\n{server.log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +37,7 @@ def jfk(shared_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[openai.OpenAI]:
+def client(server: ServerProcess) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=server.api, api_key="unused", max_retries=0) as client:
         yield client
 
@@ -199,7 +126,7 @@ def test_stream_sync(client: openai.OpenAI, jfk: Path) -> None:
     assert done.usage.output_tokens > 0
 
 
-def test_stream_async(server: Server, jfk: Path) -> None:
+def test_stream_async(server: ServerProcess, jfk: Path) -> None:
     audio = jfk.read_bytes()
 
     async def transcribe() -> list[Any]:
@@ -238,7 +165,7 @@ def test_errors_are_openai_errors(client: openai.OpenAI, jfk: Path) -> None:
     assert translate.value.code == "invalid_value"
 
 
-def test_an_upload_over_the_default_limit(server: Server, tmp_path: Path) -> None:
+def test_an_upload_over_the_default_limit(server: ServerProcess, tmp_path: Path) -> None:
     big = tmp_path / "big.wav"
     with big.open("wb") as fh:
         fh.truncate(101 * 1024 * 1024)
@@ -250,7 +177,7 @@ def test_an_upload_over_the_default_limit(server: Server, tmp_path: Path) -> Non
     assert response.json()["error"]["code"] == "file_too_large"
 
 
-def test_logs_are_json_with_request_ids(server: Server) -> None:
+def test_logs_are_json_with_request_ids(server: ServerProcess) -> None:
     response = httpx.get(f"{server.url}/health", headers={"X-Request-ID": "e2e-1"})
     assert response.headers["x-request-id"] == "e2e-1"
     time.sleep(0.2)

@@ -9,6 +9,7 @@ import click
 from echoic.cli.app import cli, device_options, reports_errors, settings_of
 from echoic.engines.models import resolve_model
 from echoic.logs import configure_logging
+from echoic.types import SttMode
 
 
 @cli.command()
@@ -21,6 +22,19 @@ from echoic.logs import configure_logging
     "--confirm-model",
     default=None,
     help="Live streams: a heavier model that confirms what --model drafts.",
+)
+@click.option(
+    "--cloud-url",
+    default=None,
+    metavar="URL",
+    help="An OpenAI-compatible API root to fall back to (e.g. https://api.openai.com/v1); its "
+    "key goes in ECHOIC_CLOUD_API_KEY.",
+)
+@click.option(
+    "--stt-mode",
+    type=click.Choice(["auto", "force_local", "force_cloud"]),
+    default=None,
+    help="auto (default): local first, cloud on failure; or one side only.",
 )
 @click.option(
     "--log-level",
@@ -43,6 +57,8 @@ def serve(
     port: int | None,
     model: str | None,
     confirm_model: str | None,
+    cloud_url: str | None,
+    stt_mode: str | None,
     log_level: str | None,
     log_format: str | None,
     device: str | None,
@@ -63,6 +79,8 @@ def serve(
         "port": port,
         "model": model,
         "confirm_model": confirm_model,
+        "cloud_url": cloud_url,
+        "stt_mode": None if stt_mode is None else SttMode(stt_mode),
         "log_level": log_level,
         "log_format": log_format,
         "device": device,
@@ -74,8 +92,9 @@ def serve(
     )
     configure_logging(settings.log_level, settings.log_format)
     # Fail now, with the command that fixes it, rather than in the first request.
-    for name in filter(None, (settings.model, settings.confirm_model)):
-        resolve_model(name, settings.models_dir)
+    if settings.local_enabled and settings.stt_mode is not SttMode.FORCE_CLOUD:
+        for name in filter(None, (settings.model, settings.confirm_model)):
+            resolve_model(name, settings.models_dir)
     app = create_app(settings)
     uvicorn.run(
         app,

@@ -5,8 +5,8 @@ exceptions into it at their boundary; :mod:`echoic.engines.remote` maps HTTP sta
 
 | error                                   | reason         | retry | next tier | breaker |
 |-----------------------------------------|----------------|-------|-----------|---------|
-| InvalidRequestError (bad audio, options)| —              | no    | no: raise | no      |
-| SupersededError                         | —              | no    | no: raise | no      |
+| InvalidRequestError (bad audio, options)| request        | no    | no: raise | no      |
+| SupersededError                         | request        | no    | no: raise | no      |
 | EngineTimeoutError                      | timeout        | no    | yes       | counts  |
 | ProviderRateLimitedError (429)          | rate_limited   | yes¹  | yes       | counts  |
 | EngineOverloadedError                   | overloaded     | yes   | yes       | counts  |
@@ -14,6 +14,7 @@ exceptions into it at their boundary; :mod:`echoic.engines.remote` maps HTTP sta
 | ProviderRejectedError (other 4xx)       | rejected       | no    | yes       | no      |
 | ProviderError (5xx, network, bad body)  | error          | yes   | yes       | counts  |
 | ModelError (not installed, corrupt)     | unavailable    | no    | yes       | counts  |
+| another EchoicError, not retryable      | error          | no    | yes       | counts  |
 | EngineError, anything else              | error          | yes   | yes       | counts  |
 
 ¹ after the provider's ``Retry-After`` when it sent one (and that is short enough).

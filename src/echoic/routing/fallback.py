@@ -205,6 +205,11 @@ class Router:
             attempt += 1
             try:
                 transcript = await asyncio.wait_for(call(tier), budget_s)
+            except asyncio.CancelledError:
+                # The caller gave up (a superseded draft, a stream that ended): this says nothing
+                # about the provider, and a probe must not stay "in flight" for ever.
+                tier.breaker.release(self._clock.now())
+                raise
             except TimeoutError:
                 error: EchoicError = EngineTimeoutError(
                     f"{tier.name} did not answer within {budget_s:.1f} s"
@@ -240,14 +245,17 @@ class Router:
     def _skip(
         self, skips: list[Fallback], tier: Tier, following: str | None, reason: str, detail: str
     ) -> None:
+        """Record why ``tier`` gave no transcript. With a tier after it, that is a fallback:
+        logged, reported to ``on_skip`` (the metric) and carried to the client. Without one the
+        call fails, and the error says why."""
         skip = Fallback(from_tier=tier.name, to_tier=following, reason=reason, detail=detail)
         skips.append(skip)
+        extra = {"from": tier.name, "to": following, "reason": reason, "detail": detail}
+        if following is None:
+            log.warning("%s failed (%s), no tier left", tier.name, reason, extra=extra)
+            return
         log.warning(
-            "fallback: %s skipped (%s)%s",
-            tier.name,
-            reason,
-            f", trying {following}" if following else ", no tier left",
-            extra={"from": tier.name, "to": following, "reason": reason, "detail": detail},
+            "fallback: %s skipped (%s), trying %s", tier.name, reason, following, extra=extra
         )
         if self._on_skip is not None:
             self._on_skip(skip)

@@ -113,6 +113,7 @@ def build_state(
     metrics.add_queue_source(
         lambda: {f"stream:{model}": depth for model, depth in hub.queue_depths().items()}
     )
+    metrics.add_decode_source(hub.decode_counts)
     return ServerState(
         settings=settings,
         models=models,

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from echoic.streaming.events import Event
@@ -38,6 +38,7 @@ _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0
 _STREAM_BUCKETS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 QueueDepths = Callable[[], Mapping[str, int]]
+DecodeCounts = Callable[[], Mapping[tuple[str, str], int]]
 
 
 class Metrics:
@@ -93,10 +94,16 @@ class Metrics:
         )
         self._queues = _QueueDepthCollector()
         r.register(self._queues)
+        self._decodes = _DecodeCollector()
+        r.register(self._decodes)
 
     def add_queue_source(self, source: QueueDepths) -> None:
         """Register a callable read at every scrape: queue name → items waiting."""
         self._queues.sources.append(source)
+
+    def add_decode_source(self, source: DecodeCounts) -> None:
+        """Register a callable read at every scrape: (model, kind) → live-stream decodes run."""
+        self._decodes.sources.append(source)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -191,4 +198,28 @@ class _QueueDepthCollector(Collector):
     def _family() -> GaugeMetricFamily:
         return GaugeMetricFamily(
             "echoic_queue_depth", "Items waiting in a queue, by queue.", labels=["queue"]
+        )
+
+
+class _DecodeCollector(Collector):
+    def __init__(self) -> None:
+        self.sources: list[DecodeCounts] = []
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        for source in self.sources:
+            for (model, kind), count in source().items():
+                family.add_metric([model, kind], count)
+        return [family]
+
+    @staticmethod
+    def _family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "echoic_stream_decodes",
+            "Live streams: decodes run on the server's engines, by model and kind (final, or "
+            "interim: drafts and confirmations). Client-supplied transcripts run none.",
+            labels=["model", "kind"],
         )

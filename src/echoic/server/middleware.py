@@ -62,6 +62,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             if scope["type"] == "http":
+                info = scope.get("echoic")  # what the API guard and the handler learned
                 log.info(
                     "request",
                     extra={
@@ -71,6 +72,11 @@ class RequestIdMiddleware:
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                         "client": (scope.get("client") or ("", 0))[0],
+                        **(
+                            {"model": info.model, "source": info.source}
+                            if isinstance(info, RequestInfo) and info.model
+                            else {}
+                        ),
                     },
                 )
             logs.request_id.reset(token)

@@ -259,7 +259,7 @@ class Connection:
                 "mode": "speculative" if schedulers.dual else "single",
                 "stt_mode": (mode or settings.stt_mode).value,
                 "providers": [p["name"] for p in self.deps.providers.describe()],
-                "interim_results": config.interim_results,
+                "interim_results": config.interim_results and not config.client_transcripts,
             },
         )
         await self.stream.__aenter__()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 
 from echoic.engines.base import Engine
@@ -27,6 +28,8 @@ class StreamHub:
         self._streams: set[LiveStream] = set()
         self._closing = False
         self._vad: SileroVad | None = None
+        self._decoded: dict[tuple[str, str], int] = {}
+        self._base: defaultdict[tuple[str, str], int] = defaultdict(int)
 
     def engine(self, model: str) -> Engine:
         return self._engines(model)
@@ -63,6 +66,16 @@ class StreamHub:
     def queue_depths(self) -> dict[str, int]:
         return {model: s.depth for model, s in self._schedulers.items()}
 
+    def decode_counts(self) -> dict[tuple[str, str], int]:
+        """Decodes run so far, by (model, ``final`` or ``interim``: drafts and confirmations);
+        kept across shutdown so that the count only grows."""
+        for model, scheduler in self._schedulers.items():
+            self._decoded[(model, "final")] = self._base[(model, "final")] + scheduler.stats.finals
+            self._decoded[(model, "interim")] = (
+                self._base[(model, "interim")] + scheduler.stats.drafts
+            )
+        return dict(self._decoded)
+
     @contextlib.contextmanager
     def registered(self, stream: LiveStream) -> Iterator[None]:
         self._streams.add(stream)
@@ -85,4 +98,5 @@ class StreamHub:
                 await stream.cancel()
         for scheduler in self._schedulers.values():
             await scheduler.aclose()
+        self._base.update(self.decode_counts())
         self._schedulers.clear()

@@ -232,7 +232,7 @@ class _Utterance:
     draft_warned: bool = False
     #: Client transcripts: one that came before the utterance ended, and until when the
     #: session waits for one after it ended.
-    client_result: DecodeResult | None = None
+    client_supplied: ClientTranscript | None = None
     client_deadline: float | None = None
     fallback_strategy: str | None = None
 
@@ -446,19 +446,24 @@ class StreamSession:
                 "server's own transcription is used",
                 now,
             )
-        end = utterance.end_sample if utterance.end_sample is not None else self._processed
+        if utterance is self._open:
+            utterance.client_supplied = supplied  # its times are bounded when the utterance ends
+            return Output()
+        utterance.final_result = self._client_result(utterance, supplied, now)
+        utterance.client_deadline = None
+        return self._flush_finals(now)
+
+    @staticmethod
+    def _client_result(
+        utterance: _Utterance, supplied: ClientTranscript, now: float
+    ) -> DecodeResult:
+        assert utterance.end_sample is not None  # only ended utterances get their final
         transcript = build_client_transcript(
             supplied,
             start_s=utterance.start_sample / SAMPLE_RATE,
-            duration_s=(end - utterance.start_sample) / SAMPLE_RATE,
+            duration_s=(utterance.end_sample - utterance.start_sample) / SAMPLE_RATE,
         )
-        result = DecodeResult(request_id=0, transcript=transcript, started_at=now, finished_at=now)
-        if utterance is self._open:
-            utterance.client_result = result
-            return Output()
-        utterance.final_result = result
-        utterance.client_deadline = None
-        return self._flush_finals(now)
+        return DecodeResult(request_id=0, transcript=transcript, started_at=now, finished_at=now)
 
     def _waiting_for_client(self, utterance_id: int) -> _Utterance | None:
         candidates = [*([self._open] if self._open else []), *self._pending]
@@ -558,8 +563,9 @@ class StreamSession:
             # it may even have answered already (its result is stashed in final_result).
             utterance.final_request = utterance.speculative
             if self.config.client_transcripts:
-                if utterance.client_result is not None:
-                    utterance.final_result = utterance.client_result
+                if utterance.client_supplied is not None:
+                    supplied = utterance.client_supplied
+                    utterance.final_result = self._client_result(utterance, supplied, now)
                 else:
                     utterance.client_deadline = now + self.config.client_grace_ms / 1000
             elif utterance.final_request is None:
@@ -781,7 +787,9 @@ class StreamSession:
             else:
                 error = result.error or EchoicError("final decode failed")
                 if isinstance(error, ProviderUnavailableError):
-                    skips = tuple(s for s in error.skips if isinstance(s, Fallback))
+                    skips = tuple(
+                        s for s in error.skips if isinstance(s, Fallback) and s.to_tier is not None
+                    )
                     out.extend(self._fallbacks(utterance, skips, now))
                 timed_out = isinstance(error, EngineTimeoutError)
                 utterance.move(UtteranceState.TIMED_OUT if timed_out else UtteranceState.FAILED)
