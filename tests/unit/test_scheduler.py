@@ -154,10 +154,11 @@ def test_cancel_drops_a_queued_request_but_not_a_running_one() -> None:
         queued_draft = scheduler.submit(request(3, "b"))
         await asyncio.sleep(0.005)  # request 1 is running
 
-        assert scheduler.cancel(2)
-        assert scheduler.cancel(3)
-        assert not scheduler.cancel(1)
-        assert not scheduler.cancel(99)
+        assert not scheduler.cancel("b", 2)  # window ids are per stream: b's 2 is not a's
+        assert scheduler.cancel("a", 2)
+        assert scheduler.cancel("b", 3)
+        assert not scheduler.cancel("a", 1)
+        assert not scheduler.cancel("a", 99)
         assert queued_final.cancelled()
         assert queued_draft.cancelled()
         assert scheduler.depth == 0

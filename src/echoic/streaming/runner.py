@@ -211,7 +211,7 @@ class StreamRunner:
 
     async def _handle(self, out: Output) -> None:
         for request_id in out.cancelled:
-            self.schedulers.cancel(request_id)
+            self.schedulers.cancel(self.session.session_id, request_id)
             task = self._tasks.pop(request_id, None)
             if task is not None and not task.done():
                 task.cancel()
@@ -236,7 +236,7 @@ class StreamRunner:
                 self.schedulers.for_kind(request.kind).submit(request), timeout
             )
         except TimeoutError:
-            self.schedulers.cancel(request.id)
+            self.schedulers.cancel(request.session_id, request.id)
             error = EngineTimeoutError(f"no transcription within {timeout:g} s")
             result = DecodeResult(
                 request_id=request.id,

@@ -97,18 +97,19 @@ class ModelScheduler:
         self._wake.set()
         return future
 
-    def cancel(self, request_id: int) -> bool:
-        """Drop a queued request that has not started; True if it was dropped."""
+    def cancel(self, session_id: str, request_id: int) -> bool:
+        """Drop a queued request that has not started; True if it was dropped. Window ids are
+        per session, so a request is named by both."""
         for job in self._finals:
-            if job.request.id == request_id:
+            if job.request.id == request_id and job.request.session_id == session_id:
                 self._finals.remove(job)
                 job.future.cancel()
                 return True
-        for session, job in self._drafts.items():
-            if job.request.id == request_id:
-                del self._drafts[session]
-                job.future.cancel()
-                return True
+        draft = self._drafts.get(session_id)
+        if draft is not None and draft.request.id == request_id:
+            del self._drafts[session_id]
+            draft.future.cancel()
+            return True
         return False
 
     def _supersede(self, job: _Job) -> None:
@@ -201,9 +202,9 @@ class Schedulers:
     def for_kind(self, kind: DecodeKind) -> ModelScheduler:
         return self.draft if kind is DecodeKind.DRAFT else self.confirm
 
-    def cancel(self, request_id: int) -> None:
-        if not self.draft.cancel(request_id) and self.dual:
-            self.confirm.cancel(request_id)
+    def cancel(self, session_id: str, request_id: int) -> None:
+        if not self.draft.cancel(session_id, request_id) and self.dual:
+            self.confirm.cancel(session_id, request_id)
 
     async def aclose(self) -> None:
         await self.draft.aclose()
