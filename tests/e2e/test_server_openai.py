@@ -5,6 +5,7 @@ models, errors, and a clean shutdown."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import warnings
 from collections.abc import Iterator
@@ -12,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import openai
 import pytest
 import srt
+import websockets
 import webvtt
 
+from echoic.audio import decode_audio
 from echoic.bench.text import count_errors
 from tests.process_kit import ServerProcess, server_process
 from tests.speech import JFK, JFK_PATH
@@ -184,3 +188,50 @@ def test_logs_are_json_with_request_ids(server: ServerProcess) -> None:
     lines = server.log_lines()
     assert any(line.get("request_id") == "e2e-1" and line.get("status") == 200 for line in lines)
     assert any(line.get("message") == "ready" for line in lines)
+
+
+def test_websocket_streams_a_session_in_real_time(server: ServerProcess, shared_dir: Path) -> None:
+    """The `websockets` package, over a real socket, at a microphone's pace (20 ms chunks by
+    the wall clock): drafts, then finals that say what the batch transcript of the file says."""
+    session = shared_dir / "eval/dev/sessions/session_02.wav"  # 34 s, 7 utterances, noise bed
+    audio = decode_audio(session)
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    chunk = 640  # bytes: 20 ms of 16 kHz s16
+
+    async def stream() -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        async with websockets.connect(f"{server.ws}/v1/listen?sample_rate=16000") as ws:
+
+            async def receive() -> None:
+                async for message in ws:
+                    events.append(json.loads(message))
+
+            receiver = asyncio.create_task(receive())
+            started = time.monotonic()
+            for index, offset in enumerate(range(0, len(pcm), chunk)):
+                await asyncio.sleep(max(0.0, started + index * 0.02 - time.monotonic()))
+                await ws.send(pcm[offset : offset + chunk])
+            await ws.send(json.dumps({"type": "stop"}))
+            await asyncio.wait_for(receiver, 30)
+        return events
+
+    events = asyncio.run(stream())
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "ready"
+    assert kinds[-1] == "end"
+    assert [e["seq"] for e in events] == sorted({e["seq"] for e in events})
+    finals = [e for e in events if e["type"] == "final"]
+    drafts = [e for e in events if e["type"] == "partial" and e["confidence"] == "draft"]
+    assert len(finals) >= 6
+    assert drafts
+    assert all(f["source"] == "local" and f["latency"]["total_ms"] < 3000 for f in finals)
+    assert events[-1]["usage"]["frames_dropped"] == 0
+
+    batch = httpx.post(
+        f"{server.api}/audio/transcriptions",
+        files={"file": ("session.wav", session.read_bytes())},
+        data={"model": "tiny.en"},
+        timeout=120,
+    ).json()["text"]
+    streamed = " ".join(f["text"] for f in finals)
+    assert count_errors(batch, streamed).wer <= 0.1, (batch, streamed)
