@@ -16,8 +16,8 @@ import pytest
 from echoic.engines.base import ProgressCallback
 from echoic.engines.scripted import ScriptedEngine, Step
 from echoic.errors import EngineError, EngineTimeoutError, SupersededError
+from echoic.streaming.decoding import DecodeKind, DecodeRequest, DecodeResult
 from echoic.streaming.scheduler import ModelScheduler
-from echoic.streaming.session import DecodeKind, DecodeRequest, DecodeResult
 from echoic.types import Audio, TranscribeOptions, Transcript
 from tests.stream_kit import run_async
 

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from echoic.streaming.decoding import DecodeKind
 from echoic.streaming.events import EventType
-from echoic.streaming.session import DecodeKind, ends_sentence
+from echoic.streaming.session import ends_sentence
 from echoic.streaming.speculative import Merger, MergeStrategy
 from tests.stream_kit import silence, speech
 from tests.unit.test_stream_session import CONFIG, Driver, standard_utterance

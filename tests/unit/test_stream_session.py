@@ -27,19 +27,17 @@ from hypothesis import strategies as st
 
 from echoic.engines.scripted import ScriptedEngine
 from echoic.errors import EchoicError, EngineError, EngineTimeoutError
-from echoic.streaming.events import Event, EventType
-from echoic.streaming.session import (
+from echoic.streaming.decoding import (
     DecodeKind,
     DecodeRequest,
     DecodeResult,
     LatencyRecord,
     Output,
-    StreamConfig,
-    StreamSession,
-    UtteranceState,
-    _Utterance,
 )
+from echoic.streaming.events import Event, EventType
+from echoic.streaming.session import StreamConfig, StreamSession
 from echoic.streaming.stable import Stabilizer
+from echoic.streaming.utterance import Utterance, UtteranceState
 from echoic.types import SAMPLE_RATE, Audio
 from echoic.vad import VadConfig
 from tests.stream_kit import RmsDetector, chunks, samples, silence, speech
@@ -754,7 +752,7 @@ LEGAL = {
 @pytest.mark.parametrize("source", list(UtteranceState))
 @pytest.mark.parametrize("target", list(UtteranceState))
 def test_utterance_transitions(source: UtteranceState, target: UtteranceState) -> None:
-    utterance = _Utterance(id=7, start_sample=0, state=source)
+    utterance = Utterance(id=7, start_sample=0, state=source)
 
     if (source, target) in LEGAL:
         utterance.move(target)

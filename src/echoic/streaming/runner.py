@@ -28,9 +28,10 @@ from enum import StrEnum
 from echoic.clock import Clock, SystemClock
 from echoic.errors import EngineTimeoutError
 from echoic.streaming.client import ClientTranscript
+from echoic.streaming.decoding import DecodeKind, DecodeRequest, DecodeResult, Output
 from echoic.streaming.events import Event
 from echoic.streaming.scheduler import ModelScheduler, Schedulers
-from echoic.streaming.session import DecodeKind, DecodeRequest, DecodeResult, Output, StreamSession
+from echoic.streaming.session import StreamSession
 from echoic.types import Audio
 
 log = logging.getLogger(__name__)

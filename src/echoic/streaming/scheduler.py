@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from echoic.clock import Clock, SystemClock
 from echoic.engines.base import Engine
 from echoic.errors import EchoicError, EngineError, SupersededError
-from echoic.streaming.session import DecodeKind, DecodeRequest, DecodeResult
+from echoic.streaming.decoding import DecodeKind, DecodeRequest, DecodeResult
 from echoic.types import Transcript
 
 log = logging.getLogger(__name__)

@@ -5,11 +5,7 @@ No I/O, no ``await``, no clock: every call takes ``now`` (the runner's monotonic
 audio position is counted in samples. The runner (:mod:`echoic.streaming.runner`) executes the
 :class:`DecodeRequest` objects this session asks for and hands back :class:`DecodeResult`.
 
-Per utterance:
-
-    IDLE → CAPTURING → TRANSCRIBING → FINALIZING → DONE
-              │             ├──────────────┴──→ FAILED | TIMED_OUT
-              └─────────────┴──→ CANCELLED
+Each utterance runs the state machine of :mod:`echoic.streaming.utterance`.
 
 Overlap, not serial: drafts re-decode the open utterance while it is spoken; after
 ``speculative_silence_ms`` of trailing silence a final decode starts *speculatively*, and is
@@ -22,7 +18,6 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -35,8 +30,16 @@ from echoic.errors import (
     SupersededError,
 )
 from echoic.streaming.client import ClientTranscript, build_client_transcript
+from echoic.streaming.decoding import (
+    DecodeKind,
+    DecodeRequest,
+    DecodeResult,
+    LatencyRecord,
+    Output,
+)
 from echoic.streaming.events import Event, EventStamper, EventType
 from echoic.streaming.speculative import Merger, MergeStrategy
+from echoic.streaming.utterance import TERMINAL, Utterance, UtteranceState
 from echoic.types import SAMPLE_RATE, Audio, Fallback, SttMode, TranscribeOptions, Transcript
 from echoic.vad.detector import SpeechDetector
 from echoic.vad.state import (
@@ -48,42 +51,6 @@ from echoic.vad.state import (
     VadConfig,
     VadEvent,
 )
-
-
-class UtteranceState(StrEnum):
-    IDLE = "idle"
-    CAPTURING = "capturing"
-    TRANSCRIBING = "transcribing"
-    FINALIZING = "finalizing"
-    DONE = "done"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-
-
-_TERMINAL = {
-    UtteranceState.DONE,
-    UtteranceState.CANCELLED,
-    UtteranceState.FAILED,
-    UtteranceState.TIMED_OUT,
-}
-_ALLOWED: dict[UtteranceState, set[UtteranceState]] = {
-    UtteranceState.IDLE: {UtteranceState.CAPTURING, UtteranceState.CANCELLED},
-    UtteranceState.CAPTURING: {UtteranceState.TRANSCRIBING, UtteranceState.CANCELLED},
-    UtteranceState.TRANSCRIBING: {
-        UtteranceState.FINALIZING,
-        UtteranceState.CANCELLED,
-        UtteranceState.FAILED,
-        UtteranceState.TIMED_OUT,
-    },
-    UtteranceState.FINALIZING: {UtteranceState.DONE, UtteranceState.FAILED},
-}
-
-
-class DecodeKind(StrEnum):
-    DRAFT = "draft"  # fast model, the open utterance so far
-    CONFIRM = "confirm"  # confirming model, the open utterance so far (dual-model mode)
-    FINAL = "final"  # confirming model, the ended utterance
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,102 +115,6 @@ class StreamConfig:
         )
 
 
-@dataclass(frozen=True, kw_only=True)
-class DecodeRequest:
-    id: int  # the window id: monotonic per session, assigned before the decode starts
-    session_id: str
-    utterance_id: int
-    kind: DecodeKind
-    audio: Audio
-    start_sample: int
-    end_sample: int
-    options: TranscribeOptions
-    speculative: bool = False
-    created_at: float = 0.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class DecodeResult:
-    request_id: int
-    transcript: Transcript | None = None
-    error: EchoicError | None = None
-    started_at: float = 0.0
-    finished_at: float = 0.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class LatencyRecord:
-    """One line per utterance (DESIGN.md §3): logged as JSON and exported as metrics."""
-
-    session_id: str
-    utterance_id: int
-    state: str
-    capture_ms: int
-    endpoint_ms: int
-    queue_ms: int
-    stt_ms: int
-    total_ms: int
-    frames: int
-    bytes: int
-    frames_dropped: int
-    source: str
-    model: str
-    speculative_hit: bool
-    fallback_strategy: str | None = None
-    queue_pressure: float = 0.0
-
-
-@dataclass
-class Output:
-    events: list[Event] = field(default_factory=list)
-    requests: list[DecodeRequest] = field(default_factory=list)
-    #: Requests whose results are no longer wanted (the runner may drop them if not started).
-    cancelled: list[int] = field(default_factory=list)
-    records: list[LatencyRecord] = field(default_factory=list)
-
-    def extend(self, other: Output) -> None:
-        self.events += other.events
-        self.requests += other.requests
-        self.cancelled += other.cancelled
-        self.records += other.records
-
-
-@dataclass
-class _Utterance:
-    id: int
-    start_sample: int
-    state: UtteranceState = UtteranceState.IDLE
-    end_sample: int | None = None
-    end_reason: str | None = None
-    ended_at: float | None = None
-    speech_end_arrival: float | None = None
-    draft_windows: list[int] = field(default_factory=list)
-    #: Windows shown (drafts, confirmations) that no later confirmation has corrected yet.
-    uncorrected: list[int] = field(default_factory=list)
-    last_shown_window: int = -1
-    last_confirmed_window: int = -1
-    confirm_inflight: int | None = None
-    last_confirm_end: int = 0
-    merger: Merger = field(default_factory=Merger)
-    speculative: DecodeRequest | None = None
-    final_request: DecodeRequest | None = None
-    final_result: DecodeResult | None = None
-    dropped_at_start: int = 0
-    draft_warned: bool = False
-    #: Client transcripts: one that came before the utterance ended, and until when the
-    #: session waits for one after it ended.
-    client_supplied: ClientTranscript | None = None
-    client_deadline: float | None = None
-    fallback_strategy: str | None = None
-
-    def move(self, to: UtteranceState) -> None:
-        if to not in _ALLOWED.get(self.state, set()):
-            raise RuntimeError(
-                f"utterance {self.id}: illegal transition {self.state.value} → {to.value}"
-            )
-        self.state = to
-
-
 class StreamSession:
     def __init__(
         self,
@@ -267,9 +138,9 @@ class StreamSession:
         self._arrivals: deque[tuple[int, float]] = deque(maxlen=4096)
         self._utterance_ids = itertools.count(1)
         self._window_ids = itertools.count(1)
-        self._open: _Utterance | None = None
-        self._pending: deque[_Utterance] = deque()  # ended, waiting for their finals, in order
-        self._inflight: dict[int, tuple[DecodeRequest, _Utterance]] = {}
+        self._open: Utterance | None = None
+        self._pending: deque[Utterance] = deque()  # ended, waiting for their finals, in order
+        self._inflight: dict[int, tuple[DecodeRequest, Utterance]] = {}
         self._draft_inflight: int | None = None
         self._last_draft_end = 0
         self._paused = False
@@ -411,7 +282,7 @@ class StreamSession:
         out = Output(cancelled=list(self._inflight))
         utterances = [*self._pending, *([self._open] if self._open else [])]
         for utterance in utterances:
-            if utterance.state not in _TERMINAL:
+            if utterance.state not in TERMINAL:
                 utterance.move(UtteranceState.CANCELLED)
             out.records.append(self._record(utterance, now, None))
         self._inflight.clear()
@@ -455,7 +326,7 @@ class StreamSession:
 
     @staticmethod
     def _client_result(
-        utterance: _Utterance, supplied: ClientTranscript, now: float
+        utterance: Utterance, supplied: ClientTranscript, now: float
     ) -> DecodeResult:
         assert utterance.end_sample is not None  # only ended utterances get their final
         transcript = build_client_transcript(
@@ -465,7 +336,7 @@ class StreamSession:
         )
         return DecodeResult(request_id=0, transcript=transcript, started_at=now, finished_at=now)
 
-    def _waiting_for_client(self, utterance_id: int) -> _Utterance | None:
+    def _waiting_for_client(self, utterance_id: int) -> Utterance | None:
         candidates = [*([self._open] if self._open else []), *self._pending]
         for utterance in candidates:
             if utterance.id == utterance_id and utterance.final_result is None:
@@ -511,7 +382,7 @@ class StreamSession:
     def _on_vad(self, event: VadEvent, now: float, *, reason: str | None = None) -> Output:
         out = Output()
         if isinstance(event, SpeechStarted):
-            utterance = _Utterance(
+            utterance = Utterance(
                 id=next(self._utterance_ids),
                 start_sample=event.start_sample,
                 last_confirm_end=event.start_sample,
@@ -576,7 +447,7 @@ class StreamSession:
             out.extend(self._flush_finals(now))
         return out
 
-    def _on_resumed(self, utterance: _Utterance, now: float) -> Output:
+    def _on_resumed(self, utterance: Utterance, now: float) -> Output:
         """Speech came back after a pause: the speculative final no longer covers the utterance.
 
         In dual-model mode it still is a confirmation of everything said up to the pause, so it
@@ -619,7 +490,7 @@ class StreamSession:
         return Output(requests=[request])
 
     def _on_confirm(
-        self, request: DecodeRequest, utterance: _Utterance, result: DecodeResult, now: float
+        self, request: DecodeRequest, utterance: Utterance, result: DecodeResult, now: float
     ) -> Output:
         if (
             utterance.state is not UtteranceState.CAPTURING
@@ -637,26 +508,43 @@ class StreamSession:
         utterance.uncorrected.append(request.id)
         out = self._fallbacks(utterance, result.transcript.metadata.fallback, now)
         out.events.append(
-            self._stamp(
-                EventType.PARTIAL,
+            self._partial(
+                utterance,
+                request,
+                result.transcript,
                 now,
-                utterance_id=utterance.id,
-                window_id=request.id,
                 text=text,
                 stable_text=stable,
                 confirmed_text=text,
                 confidence="confirmed",
-                source=result.transcript.metadata.provider,
-                model=result.transcript.metadata.model or self.model,
                 corrects_window_ids=corrects,
-                audio_start_s=_seconds(request.start_sample),
-                audio_end_s=_seconds(request.end_sample),
             )
         )
         return out
 
+    def _partial(
+        self,
+        utterance: Utterance,
+        request: DecodeRequest,
+        transcript: Transcript,
+        now: float,
+        **fields: Any,
+    ) -> Event:
+        """A ``partial`` for the window ``request`` decoded, with ``fields`` (texts, confidence)."""
+        return self._stamp(
+            EventType.PARTIAL,
+            now,
+            utterance_id=utterance.id,
+            window_id=request.id,
+            **fields,
+            source=transcript.metadata.provider,
+            model=transcript.metadata.model or self.model,
+            audio_start_s=_seconds(request.start_sample),
+            audio_end_s=_seconds(request.end_sample),
+        )
+
     def _fallbacks(
-        self, utterance: _Utterance, skips: tuple[Fallback, ...] | None, now: float
+        self, utterance: Utterance, skips: tuple[Fallback, ...] | None, now: float
     ) -> Output:
         """``fallback`` events for the tiers skipped on the way to a result: never silent."""
         out = Output()
@@ -682,7 +570,7 @@ class StreamSession:
 
     def _request(
         self,
-        utterance: _Utterance,
+        utterance: Utterance,
         kind: DecodeKind,
         end_sample: int,
         now: float,
@@ -731,7 +619,7 @@ class StreamSession:
         return Output(requests=[request])
 
     def _on_draft(
-        self, request: DecodeRequest, utterance: _Utterance, result: DecodeResult, now: float
+        self, request: DecodeRequest, utterance: Utterance, result: DecodeResult, now: float
     ) -> Output:
         out = Output()
         if (
@@ -755,19 +643,15 @@ class StreamSession:
         utterance.draft_windows.append(request.id)
         utterance.uncorrected.append(request.id)
         out.events.append(
-            self._stamp(
-                EventType.PARTIAL,
+            self._partial(
+                utterance,
+                request,
+                result.transcript,
                 now,
-                utterance_id=utterance.id,
-                window_id=request.id,
                 text=text,
                 stable_text=stable,
                 confirmed_text=utterance.merger.confirmed_text,
                 confidence="draft",
-                source=result.transcript.metadata.provider,
-                model=result.transcript.metadata.model or self.model,
-                audio_start_s=_seconds(request.start_sample),
-                audio_end_s=_seconds(request.end_sample),
             )
         )
         return out
@@ -807,7 +691,7 @@ class StreamSession:
         out.extend(self._maybe_end(now))
         return out
 
-    def _final_event(self, utterance: _Utterance, transcript: Transcript, now: float) -> Event:
+    def _final_event(self, utterance: Utterance, transcript: Transcript, now: float) -> Event:
         request = utterance.final_request  # None for a client's transcript
         start_sample = request.start_sample if request else utterance.start_sample
         offset = start_sample / SAMPLE_RATE
@@ -852,7 +736,7 @@ class StreamSession:
             latency=self._latency(utterance, result, now),
         )
 
-    def _latency(self, utterance: _Utterance, result: DecodeResult, now: float) -> dict[str, int]:
+    def _latency(self, utterance: Utterance, result: DecodeResult, now: float) -> dict[str, int]:
         arrival = utterance.speech_end_arrival or now
         ended = utterance.ended_at or now
         return {
@@ -862,7 +746,7 @@ class StreamSession:
         }
 
     def _record(
-        self, utterance: _Utterance, now: float, result: DecodeResult | None
+        self, utterance: Utterance, now: float, result: DecodeResult | None
     ) -> LatencyRecord:
         request = utterance.final_request
         latency = self._latency(utterance, result, now) if result else {}
