@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -49,10 +50,24 @@ def save_report(result: Result, json_path: Path | None = None) -> tuple[Path, Pa
     return path, png
 
 
-def write_json(result: Result, path: Path) -> Path:
+class Reportable(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def write_json(result: Reportable, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
     return path
+
+
+def write_with_plot(
+    result: Reportable, json_path: Path, png_path: Path | None, plot: Callable[[Path], object]
+) -> tuple[Path, Path]:
+    """Write ``result`` as JSON and ``plot`` it (``png_path``, default: beside the JSON)."""
+    png = png_path or json_path.with_suffix(".png")
+    write_json(result, json_path)
+    plot(png)
+    return json_path, png
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ decoding the full 30 s window with beam 5.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
 
+from echoic.bench.report import write_with_plot
 from echoic.bench.stream import DecodeSettings, StreamBenchOptions, run_stream_bench
 from echoic.bench.stream_result import SessionRun, StreamBenchResult
 
@@ -260,11 +260,12 @@ def print_compare_table(result: CompareResult, console: Console | None = None) -
 def write_compare_report(
     result: CompareResult, json_path: Path, png_path: Path | None = None
 ) -> tuple[Path, Path]:
-    png = png_path or json_path.with_suffix(".png")
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    plot_compare(result.rows, png, realtime=result.realtime)
-    return json_path, png
+    return write_with_plot(
+        result,
+        json_path,
+        png_path,
+        lambda png: plot_compare(result.rows, png, realtime=result.realtime),
+    )
 
 
 def plot_compare(rows: Sequence[CompareRow], path: Path, *, realtime: bool = True) -> Path:

@@ -8,7 +8,6 @@ speech it settles, so the final latency reads as the length of the link.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from matplotlib.axes import Axes
@@ -17,6 +16,7 @@ from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
 
+from echoic.bench.report import write_with_plot
 from echoic.bench.stream_metrics import MatchCounts, Spread
 from echoic.bench.stream_result import LATENCY_KEYS, SessionRun, StreamBenchResult
 from echoic.streaming.events import EventType
@@ -98,11 +98,9 @@ def write_stream_report(
     result: StreamBenchResult, json_path: Path, png_path: Path | None = None
 ) -> tuple[Path, Path]:
     """Write the JSON report and the timeline (``png_path``, default: beside the JSON)."""
-    png = png_path or json_path.with_suffix(".png")
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    plot_stream_timeline(result, png)
-    return json_path, png
+    return write_with_plot(
+        result, json_path, png_path, lambda png: plot_stream_timeline(result, png)
+    )
 
 
 def plot_stream_timeline(result: StreamBenchResult, path: Path) -> Path:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -38,6 +37,7 @@ from rich.table import Table
 
 from echoic.audio import decode_audio
 from echoic.bench.machine import MachineInfo, machine_info, peak_rss_mb
+from echoic.bench.report import write_with_plot
 from echoic.bench.stream import (
     LoadedModels,
     SessionFile,
@@ -455,11 +455,7 @@ def print_sweep_table(result: SweepResult, console: Console | None = None) -> No
 def write_sweep_report(
     result: SweepResult, json_path: Path, png_path: Path | None = None
 ) -> tuple[Path, Path]:
-    png = png_path or json_path.with_suffix(".png")
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    plot_sweep(result, png)
-    return json_path, png
+    return write_with_plot(result, json_path, png_path, lambda png: plot_sweep(result, png))
 
 
 def plot_sweep(result: SweepResult, path: Path) -> Path:
