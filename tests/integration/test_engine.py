@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,15 +100,16 @@ def test_long_audio_goes_through_the_batched_pipeline_with_progress(
     gap = np.zeros(SAMPLE_RATE, dtype=np.float32)
     audio = np.concatenate([jfk, gap] * 6)  # 72 s: above the 60 s threshold
     seen: list[tuple[float, float]] = []
-    result = tiny.transcribe_sync(
-        audio, TranscribeOptions(), progress=lambda d, t: seen.append((d, t))
-    )
+    # Temperature 0 only: the fallback to sampling at higher temperatures is random, and made
+    # this test flaky (one run in a few dropped "And" from every repetition).
+    options = TranscribeOptions(temperature=0.0)
+    result = tiny.transcribe_sync(audio, options, progress=lambda d, t: seen.append((d, t)))
     assert result.metadata.batched
     assert count_errors(" ".join([JFK] * 6), result.text).wer < 0.05
     done = [d for d, _ in seen]
     assert done == sorted(done)
     assert seen[-1][0] == seen[-1][1] == pytest.approx(72.0)
-    sequential = tiny.transcribe_sync(audio, TranscribeOptions(batched=False))
+    sequential = tiny.transcribe_sync(audio, replace(options, batched=False))
     assert not sequential.metadata.batched
     assert count_errors(" ".join([JFK] * 6), sequential.text).wer < 0.05
 
