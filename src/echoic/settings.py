@@ -35,8 +35,10 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     #: ``default``: int8 on CPU, float16 on CUDA.
     compute_type: str = "default"
-    #: CTranslate2 threads per model; 0 means one per CPU core.
+    #: CTranslate2 threads inside one call; 0: one on CPU (DESIGN.md §10).
     cpu_threads: int = Field(default=0, ge=0)
+    #: Calls one loaded model runs at once; 0: CPU cores // threads per call.
+    workers: int = Field(default=0, ge=0)
     beam_size: int = Field(default=5, ge=1, le=10)
     vad_filter: bool = True
     batch_size: int = Field(default=8, ge=1, le=64)

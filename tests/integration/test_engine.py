@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -117,6 +118,8 @@ def test_long_audio_goes_through_the_batched_pipeline_with_progress(
 def test_concurrent_async_callers_share_one_model(pool: EnginePool, jfk: np.ndarray) -> None:
     engine = pool.get("tiny.en")
     assert pool.get("tiny.en") is engine
+    # One CTranslate2 worker per core (one thread each): both calls run at once.
+    assert engine.capabilities.parallel_calls == (os.cpu_count() or 1)
 
     async def both() -> list[str]:
         results = await asyncio.gather(

@@ -69,10 +69,10 @@ def test_single_model_keeps_the_stream_config() -> None:
     assert OPTIONS.stream_config(None) == StreamConfig()
     assert OPTIONS.stream_config("en") == StreamConfig().with_language("en")
     assert OPTIONS.stream_config(None).confirm_interval_ms is None
-    assert OPTIONS.engine_device == DeviceConfig()  # every core for one model
+    assert OPTIONS.engine_device == DeviceConfig()  # one model: a worker per core
 
 
-def test_dual_model_confirms_at_intervals_with_one_thread_per_model() -> None:
+def test_dual_model_confirms_at_intervals_with_one_call_per_model() -> None:
     dual = replace(OPTIONS, confirm_model="base")
     assert dual.dual
     assert dual.label == "tiny.en → base"
@@ -80,9 +80,9 @@ def test_dual_model_confirms_at_intervals_with_one_thread_per_model() -> None:
     config = dual.stream_config("en")
     assert config.confirm_interval_ms == 1000
     assert config.draft_options.language == config.final_options.language == "en"
-    assert dual.engine_device.cpu_threads == 1
-    explicit = replace(dual, device=DeviceConfig(cpu_threads=2), confirm_interval_ms=None)
-    assert explicit.engine_device.cpu_threads == 2  # asked for: kept
+    assert dual.engine_device.workers == 1
+    explicit = replace(dual, device=DeviceConfig(workers=2), confirm_interval_ms=None)
+    assert explicit.engine_device.workers == 2  # asked for: kept
     assert explicit.stream_config(None).confirm_interval_ms is None
     with pytest.raises(ValueError, match="confirm_interval_ms"):
         replace(dual, confirm_interval_ms=0)
@@ -325,6 +325,9 @@ def test_the_comparison_table_and_report(tmp_path: Path) -> None:
         (["--compare", "--confirm-model", "base"], "fixed configurations"),
         (["--compare", "-m", "base"], "fixed configurations"),
         (["--compare", "--final-beam", "3"], "fixed configurations"),
+        (["--mode", "speculative", "--confirm-model", "base"], "fixed configurations"),
+        (["--mode", "speculative", "--concurrency", "1,2"], "give one"),
+        (["--mode", "dual"], "'dual' is not one of"),
         (["--concurrency", "2,1"], "must increase"),
         (["--final-pad", "soon"], "neither seconds"),
         (["--draft-pad", "-1"], "neither seconds"),

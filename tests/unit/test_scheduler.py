@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pytest
 
-from echoic.engines.base import ProgressCallback
+from echoic.engines.base import Capabilities, ProgressCallback
 from echoic.engines.scripted import ScriptedEngine, Step
 from echoic.errors import EngineError, EngineTimeoutError, SupersededError
 from echoic.streaming.decoding import DecodeKind, DecodeRequest, DecodeResult
@@ -89,6 +89,36 @@ def test_a_final_submitted_while_a_draft_runs_jumps_the_draft_queue() -> None:
         return ran(engine)
 
     assert run(scenario()) == [1, 3, 2]
+
+
+def test_with_two_workers_a_final_starts_at_once_beside_a_running_draft() -> None:
+    async def scenario() -> tuple[list[int], float]:
+        engine = ScriptedEngine.saying("x", delay_s=0.2)
+        scheduler = ModelScheduler(engine, workers=2)
+        draft = scheduler.submit(request(1, "a"))
+        await asyncio.sleep(0.01)  # draft 1 runs on one worker
+        queued = [scheduler.submit(request(2, "b")), scheduler.submit(final(3, "a"))]
+        await asyncio.sleep(0.01)
+        running = ran(engine)
+        await asyncio.gather(draft, *queued)
+        await scheduler.aclose()
+        return running, engine.calls[2].started_at - engine.calls[1].started_at
+
+    running, draft_waited = run(scenario())
+
+    assert running == [1, 3]  # the final took the free worker; the draft queued behind it
+    assert draft_waited >= 0.15  # draft 2 waited for a free worker: never more than 2 at once
+
+
+def test_workers_default_to_the_engines_parallel_calls() -> None:
+    class Parallel(ScriptedEngine):
+        @property
+        def capabilities(self) -> Capabilities:
+            return Capabilities(parallel_calls=3)
+
+    assert ModelScheduler(ScriptedEngine()).workers == 1
+    assert ModelScheduler(Parallel()).workers == 3
+    assert ModelScheduler(Parallel(), workers=1).workers == 1
 
 
 def test_drafts_rotate_fairly_across_sessions() -> None:

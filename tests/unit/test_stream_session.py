@@ -280,6 +280,30 @@ def test_partials_carry_monotonic_window_ids_and_a_stable_prefix_that_never_shri
         assert p["audio_start_s"] == 0.1
 
 
+@pytest.mark.parametrize(
+    ("shown", "drafts_in_silence"),
+    [
+        pytest.param("hello", False, id="text shown: no draft in trailing silence"),
+        pytest.param("", True, id="nothing shown yet: drafting goes on"),
+    ],
+)
+def test_trailing_silence_gets_drafts_only_while_nothing_has_been_shown(
+    shown: str, drafts_in_silence: bool
+) -> None:
+    # A draft falls due every 100 ms; the speculative final comes at 250 ms of silence.
+    vad = replace(VAD, speculative_silence_ms=250)
+    driver = Driver(replace(CONFIG, vad=vad, draft_interval_ms=100))
+    driver.feed(silence(200))
+    driver.feed(speech(800), drafts=itertools.repeat(shown))
+    spoken = len(driver.requests)
+
+    driver.feed(silence(240), drafts=itertools.repeat(shown))
+
+    drafts = [r for r in driver.requests[spoken:] if r.kind is DecodeKind.DRAFT]
+    assert bool(drafts) is drafts_in_silence
+    assert [r.kind for r in driver.requests[spoken:]].count(DecodeKind.FINAL) == 0
+
+
 def test_a_late_draft_is_not_shown_once_the_utterance_has_ended() -> None:
     driver = Driver()
     standard_utterance(driver, ["one", "one two", "one two three"])  # the 4th is left running

@@ -38,12 +38,12 @@ def load_engine(model: str, models_dir: Path, device: DeviceConfig | None = None
     started = time.perf_counter()
     engine = FasterWhisperEngine(resolved, config)
     load_s = time.perf_counter() - started
-    dev, compute_type, threads = resolve_device(config)
+    dev = resolve_device(config)
     return LoadedEngine(
         engine=engine,
-        device=dev,
-        compute_type=compute_type,
-        cpu_threads=threads,
+        device=dev.device,
+        compute_type=dev.compute_type,
+        cpu_threads=dev.cpu_threads,
         load_s=load_s,
         peak_rss_after_load_mb=peak_rss_mb(),
     )

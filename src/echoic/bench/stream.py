@@ -170,9 +170,9 @@ class StreamBenchOptions:
 
     @property
     def engine_device(self) -> DeviceConfig:
-        """The device the models are loaded with: one thread each for two models."""
-        if self.dual and self.device.cpu_threads == 0:
-            return replace(self.device, cpu_threads=1)
+        """The device the models are loaded with: two models share the cores, one call each."""
+        if self.dual and self.device.workers == 0:
+            return replace(self.device, workers=1)
         return self.device
 
     def stream_config(self, language: str | None) -> StreamConfig:
@@ -330,7 +330,7 @@ def run_stream_bench(
             if options.compare_batch
             else ()
         )
-        device, compute_type, threads = resolve_device(options.engine_device)
+        resolved = resolve_device(options.engine_device)
         return StreamBenchResult(
             model=options.model,
             confirm_model=options.confirm_model,
@@ -341,9 +341,9 @@ def run_stream_bench(
             batch_options=batch_options,
             machine=machine_info(
                 model=options.label,
-                device=device,
-                compute_type=compute_type,
-                cpu_threads=threads,
+                device=resolved.device,
+                compute_type=resolved.compute_type,
+                cpu_threads=resolved.cpu_threads,
                 beam_size=models.config.final_options.beam_size,
                 load_s=models.draft.load_s
                 + (models.confirm.load_s if models.confirm is not models.draft else 0.0),

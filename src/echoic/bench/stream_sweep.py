@@ -317,7 +317,7 @@ def run_sweep(
     session = session_files(bench.sessions)[0]
     with load_models(bench) as models:
         levels = asyncio.run(_sweep(models, session, options, on_level))
-        device, compute_type, threads = resolve_device(bench.engine_device)
+        resolved = resolve_device(bench.engine_device)
         return SweepResult(
             label=bench.label,
             realtime=bench.realtime,
@@ -327,9 +327,9 @@ def run_sweep(
             criteria=options.criteria,
             machine=machine_info(
                 model=bench.label,
-                device=device,
-                compute_type=compute_type,
-                cpu_threads=threads,
+                device=resolved.device,
+                compute_type=resolved.compute_type,
+                cpu_threads=resolved.cpu_threads,
                 beam_size=models.config.final_options.beam_size,
                 load_s=models.draft.load_s,
             ),

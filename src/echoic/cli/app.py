@@ -91,5 +91,6 @@ def engine_pool(
         device=device or settings.device,
         compute_type=compute_type or settings.compute_type,
         cpu_threads=settings.cpu_threads if cpu_threads is None else cpu_threads,
+        workers=settings.workers,
     )
     return EnginePool(settings.models_dir, config)

@@ -53,6 +53,7 @@ def _device(ctx: click.Context, cpu_threads: int | None) -> DeviceConfig:
         device=settings.device,
         compute_type=settings.compute_type,
         cpu_threads=settings.cpu_threads if cpu_threads is None else cpu_threads,
+        workers=settings.workers,
     )
 
 
@@ -250,6 +251,13 @@ def _decode_settings(
     "same sessions, one after another, and print one row each.",
 )
 @click.option(
+    "--mode",
+    type=click.Choice(["single", "speculative"]),
+    default=None,
+    help="speculative: the same run as --compare (single and dual-model side by side); "
+    "single: one configuration, as --model / --confirm-model say.",
+)
+@click.option(
     "--concurrency",
     default=None,
     metavar="K,K,…",
@@ -286,6 +294,7 @@ def bench_stream(
     final_pad: str | None,
     language: str | None,
     compare: bool,
+    mode: str | None,
     concurrency: str | None,
     loops: int,
     sweep_all: bool,
@@ -302,6 +311,7 @@ def bench_stream(
     echoic bench stream                                  # tiny.en, single-model
     echoic bench stream --confirm-model base             # tiny.en drafts, base confirms
     echoic bench stream --compare                        # the four pairings, one row each
+    echoic bench stream --mode speculative               # the same comparison
     echoic bench stream --concurrency 1,2,4,8            # largest K real-time streams that hold
     """
     from echoic.bench import default_report_path
@@ -309,6 +319,7 @@ def bench_stream(
     from echoic.bench.stream_report import print_stream_table, write_stream_report
     from echoic.streaming.session import StreamConfig
 
+    compare = compare or mode == "speculative"
     if compare and concurrency is not None:
         raise click.UsageError("--compare and --concurrency are separate runs; give one")
     overrides = (draft_beam, draft_pad, final_beam, final_pad)

@@ -23,6 +23,9 @@ class Capabilities:
     translation: bool = False
     languages: tuple[str, ...] | None = None  # None: any language the model detects
     device: str = "cpu"
+    #: Calls that run side by side without slowing each other (a local model's workers); a
+    #: scheduler that owns the engine keeps this many in flight.
+    parallel_calls: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,11 +46,25 @@ SegmentCallback = Callable[[Segment], None]
 class DeviceConfig:
     device: str = "auto"  # auto | cpu | cuda
     compute_type: str = "default"  # default: int8 on CPU, float16 on CUDA
-    cpu_threads: int = 0  # 0: one per CPU core
+    #: CTranslate2 threads inside one call. 0: one on CPU, where a second thread per call made
+    #: decodes slower on the 2-core machine (DESIGN.md §10): parallel calls use the cores better.
+    cpu_threads: int = 0
+    #: Calls one loaded model runs at once (weights shared). 0: CPU cores // cpu_threads on CPU,
+    #: one on CUDA.
+    workers: int = 0
 
 
-def resolve_device(config: DeviceConfig) -> tuple[str, str, int]:
-    """Turn ``auto``/``default``/``0`` into the concrete device, compute type and thread count."""
+@dataclass(frozen=True)
+class ResolvedDevice:
+    device: str
+    compute_type: str
+    cpu_threads: int
+    workers: int
+
+
+def resolve_device(config: DeviceConfig) -> ResolvedDevice:
+    """Turn ``auto``/``default``/``0`` into the concrete device, compute type, threads per call
+    and parallel calls."""
     device = config.device
     if device == "auto":
         import ctranslate2
@@ -58,8 +73,13 @@ def resolve_device(config: DeviceConfig) -> tuple[str, str, int]:
     compute_type = config.compute_type
     if compute_type == "default":
         compute_type = "float16" if device == "cuda" else "int8"
-    threads = config.cpu_threads or (os.cpu_count() or 1)
-    return device, compute_type, threads
+    cores = os.cpu_count() or 1
+    if device == "cuda":
+        threads = config.cpu_threads or cores
+        return ResolvedDevice(device, compute_type, threads, config.workers or 1)
+    threads = config.cpu_threads or 1
+    workers = config.workers or max(1, cores // threads)
+    return ResolvedDevice(device, compute_type, threads, workers)
 
 
 def decode_kwargs(options: TranscribeOptions) -> dict[str, Any]:
@@ -88,7 +108,9 @@ class FasterWhisperEngine:
         from faster_whisper import WhisperModel
 
         self._resolved = model
-        self._device, self._compute_type, self._threads = resolve_device(config or DeviceConfig())
+        resolved = resolve_device(config or DeviceConfig())
+        self._device, self._compute_type = resolved.device, resolved.compute_type
+        self._threads, self._workers = resolved.cpu_threads, resolved.workers
         started = time.perf_counter()
         try:
             self._model = WhisperModel(
@@ -96,6 +118,7 @@ class FasterWhisperEngine:
                 device=self._device,
                 compute_type=self._compute_type,
                 cpu_threads=self._threads,
+                num_workers=self._workers,
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise EngineError(
@@ -103,10 +126,11 @@ class FasterWhisperEngine:
             ) from exc
         self.load_s = time.perf_counter() - started
         self._batched: Any = None
-        # One inference thread per loaded model: CTranslate2 parallelizes inside a call, and
-        # concurrent calls on two cores only oversubscribe them (DESIGN.md §10).
+        self._batched_lock = threading.Lock()
+        # One Python thread per CTranslate2 worker: that many calls run side by side on one
+        # copy of the weights.
         self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"echoic-{model.name}"
+            max_workers=self._workers, thread_name_prefix=f"echoic-{model.name}"
         )
         self._closed = False
         log.info(
@@ -116,6 +140,7 @@ class FasterWhisperEngine:
                 "device": self._device,
                 "compute_type": self._compute_type,
                 "cpu_threads": self._threads,
+                "workers": self._workers,
                 "load_s": round(self.load_s, 3),
             },
         )
@@ -141,6 +166,7 @@ class FasterWhisperEngine:
             translation=not self._resolved.english_only,
             languages=("en",) if self._resolved.english_only else None,
             device=self._device,
+            parallel_calls=self._workers,
         )
 
     async def transcribe(
@@ -270,11 +296,12 @@ class FasterWhisperEngine:
             )
 
     def _batched_pipeline(self) -> Any:
-        if self._batched is None:
-            from faster_whisper import BatchedInferencePipeline
+        with self._batched_lock:  # two worker threads may ask at once
+            if self._batched is None:
+                from faster_whisper import BatchedInferencePipeline
 
-            self._batched = BatchedInferencePipeline(model=self._model)
-        return self._batched
+                self._batched = BatchedInferencePipeline(model=self._model)
+            return self._batched
 
     @staticmethod
     def _collect(

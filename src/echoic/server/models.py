@@ -91,7 +91,7 @@ class ServedModels:
             return self._settings.device
         if not self._settings.local_enabled or self._settings.stt_mode is SttMode.FORCE_CLOUD:
             return "cpu"  # not used; do not touch the CUDA runtime for it
-        return resolve_device(DeviceConfig(device="auto"))[0]
+        return resolve_device(DeviceConfig(device="auto")).device
 
     def _pool(self, device: str | None) -> EnginePool:
         key = device or self._settings.device
@@ -103,6 +103,7 @@ class ServedModels:
                     device=key,
                     compute_type=self._settings.compute_type if device is None else "default",
                     cpu_threads=self._settings.cpu_threads,
+                    workers=self._settings.workers,
                 ),
             )
             self._pools[key] = pool

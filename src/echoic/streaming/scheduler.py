@@ -1,7 +1,8 @@
 """Shares one loaded model between every live stream (DESIGN.md §3 "Scheduling across sessions").
 
-One worker per model runs one decode at a time (CTranslate2 already uses every core inside a
-call; two concurrent calls on two cores only oversubscribe them). The queue is ordered:
+Each model gets as many workers as its engine runs calls side by side
+(``capabilities.parallel_calls``: on CPU one per core, each call on one thread, DESIGN.md §10);
+every worker takes the next job from one shared, ordered queue:
 
 - finals (and confirmations) before drafts: a user who stopped talking waits for nobody's draft;
 - fair rotation across sessions for drafts; finals first-come first-served;
@@ -47,16 +48,21 @@ class SchedulerStats:
 
 class ModelScheduler:
     def __init__(
-        self, engine: Engine, *, max_queued_drafts: int = 64, clock: Clock | None = None
+        self,
+        engine: Engine,
+        *,
+        workers: int | None = None,
+        max_queued_drafts: int = 64,
+        clock: Clock | None = None,
     ) -> None:
         self.engine = engine
+        self.workers = workers or max(1, engine.capabilities.parallel_calls)
         self._clock = clock or SystemClock()
         self._max_drafts = max_queued_drafts
         self._finals: deque[_Job] = deque()
         self._drafts: OrderedDict[str, _Job] = OrderedDict()  # session → its newest draft
         self._wake = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
-        self._current: _Job | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.stats = SchedulerStats()
 
     @property
@@ -64,15 +70,19 @@ class ModelScheduler:
         return len(self._finals) + len(self._drafts)
 
     def start(self) -> None:
-        if self._worker is None:
-            self._worker = asyncio.create_task(self._run(), name=f"scheduler:{self.engine.name}")
+        if not self._tasks:
+            self._tasks = [
+                asyncio.create_task(self._run(), name=f"scheduler:{self.engine.name}:{i}")
+                for i in range(self.workers)
+            ]
 
     async def aclose(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+                await task
         for job in [*self._finals, *self._drafts.values()]:
             if not job.future.done():
                 job.future.cancel()
@@ -135,14 +145,11 @@ class ModelScheduler:
                 continue
             if job.future.done():
                 continue
-            self._current = job
             try:
                 result = await self._decode(job)
             except asyncio.CancelledError:
                 job.future.cancel()  # aclose: whoever awaits this decode must not wait forever
                 raise
-            finally:
-                self._current = None
             if not job.future.done():
                 job.future.set_result(result)
 

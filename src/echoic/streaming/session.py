@@ -50,6 +50,7 @@ from echoic.vad.state import (
     SpeechStarted,
     VadConfig,
     VadEvent,
+    VadState,
 )
 
 
@@ -612,6 +613,10 @@ class StreamSession:
         new_ms = (end - self._last_draft_end) * 1000 // SAMPLE_RATE
         drafted = self._last_draft_end > utterance.start_sample  # shown or not (empty, failed)
         if buffered_ms < cfg.draft_min_ms or (drafted and new_ms < cfg.draft_interval_ms):
+            return Output()
+        if utterance.last_shown_window >= 0 and self._endpointer.state is VadState.STOPPING:
+            # Trailing silence: the text shown already holds every word and the final decode is
+            # about to start; another draft would only take its CPU.
             return Output()
         request = self._request(utterance, DecodeKind.DRAFT, end, now)
         self._draft_inflight = request.id
