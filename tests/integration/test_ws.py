@@ -148,6 +148,7 @@ def test_configuration_from_query_parameters_and_any_sample_rate(jfk_pcm: bytes)
     app, _, _ = make_app()
     url = (
         "/api/v1/audio/stream/transcribe?sample_rate=48000&encoding=pcm_f32le&interim_results=false"
+        "&skip_confirm_logprob=-0.3"
     )
     with TestClient(app) as client, client.websocket_connect(url) as socket:
         send_audio(socket, f32, frame=48000 * 4 // 50)
@@ -157,6 +158,7 @@ def test_configuration_from_query_parameters_and_any_sample_rate(jfk_pcm: bytes)
     ready = events[0]
     assert ready["config"]["sample_rate"] == 48000
     assert ready["config"]["encoding"] == "pcm_f32le"
+    assert ready["config"]["skip_confirm_logprob"] == -0.3
     assert not [e for e in events if e["type"] == "partial"], "interim_results=false"
     assert [e for e in events if e["type"] == "final"]
 
@@ -191,7 +193,11 @@ def test_bad_messages_get_an_error_event_and_the_stream_goes_on(send: Any, code:
 
 @pytest.mark.parametrize(
     ("query", "code"),
-    [("?sample_rate=12", "invalid_start"), ("?model=whisper-9000", "model_not_found")],
+    [
+        ("?sample_rate=12", "invalid_start"),
+        ("?model=whisper-9000", "model_not_found"),
+        ("?skip_confirm_logprob=0.5", "invalid_start"),  # a log-probability is never positive
+    ],
 )
 def test_bad_configuration_closes_with_4400(query: str, code: str) -> None:
     app, _, _ = make_app()

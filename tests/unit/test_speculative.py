@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from echoic.streaming.decoding import DecodeKind
+from echoic.engines.scripted import ScriptedEngine
+from echoic.streaming.decoding import DecodeKind, DecodeRequest
 from echoic.streaming.events import EventType
+from echoic.streaming.scheduler import ModelScheduler, Schedulers
 from echoic.streaming.session import ends_sentence
 from echoic.streaming.speculative import Merger, MergeStrategy
-from tests.stream_kit import silence, speech
+from echoic.types import SAMPLE_RATE, Audio
+from tests.stream_kit import samples, silence, speech
 from tests.unit.test_stream_session import CONFIG, Driver, standard_utterance
 
 DUAL = replace(CONFIG, confirm_interval_ms=400, draft_interval_ms=200)
@@ -138,6 +142,77 @@ def test_the_final_cancels_a_confirmation_still_in_flight() -> None:
     driver.feed(silence(300))
     assert confirm.id in driver.cancelled
     assert driver.answer(confirm, "late").events == []
+
+
+@pytest.mark.parametrize(
+    ("threshold", "draft_logprobs", "fast"),
+    [
+        pytest.param(-0.5, [-0.9, -0.2], True, id="newest draft confident: fast model finalizes"),
+        pytest.param(-0.5, [-0.2, -0.9], False, id="newest draft unsure: heavy model"),
+        pytest.param(-0.5, [], False, id="no draft shown: heavy model"),
+        pytest.param(None, [-0.01], False, id="off by default"),
+    ],
+)
+def test_a_confident_draft_skips_the_heavy_final(
+    threshold: float | None, draft_logprobs: list[float], fast: bool
+) -> None:
+    driver = Driver(replace(DUAL, confirm_interval_ms=None, skip_confirm_logprob=threshold))
+    driver.feed(silence(200))
+    driver.feed(speech(800))  # drafts are left unanswered here, then answered in order
+    for logprob in draft_logprobs:
+        draft = driver.open_draft()
+        assert draft is not None
+        driver.answer(draft, "hello world", logprob=logprob)
+        driver.feed(speech(200))
+    driver.feed(silence(300))
+
+    [final] = driver.finals()
+    assert final.fast is fast
+    schedulers = Schedulers(
+        draft=ModelScheduler(ScriptedEngine(model="fast")),
+        confirm=ModelScheduler(ScriptedEngine(model="heavy")),
+    )
+    assert schedulers.for_request(final) is (schedulers.draft if fast else schedulers.confirm)
+    [event] = [
+        e.data for e in driver.answer(final, "hello world").events if e.type is EventType.FINAL
+    ]
+    assert event["text"] == "hello world"
+
+
+def test_no_interval_confirmation_starts_in_trailing_silence() -> None:
+    # A confirmation falls due every 100 ms; the speculative final comes at 250 ms of silence.
+    vad = replace(DUAL.vad, speculative_silence_ms=250)
+    driver = Driver(replace(DUAL, vad=vad, interim_results=False, confirm_interval_ms=100))
+
+    def feed_answering_confirmations(audio: Audio) -> list[DecodeRequest]:
+        asked = []
+        for piece in np.array_split(audio, len(audio) // samples(40)):
+            for request in driver.take(driver.session.feed(piece, driver.now)).requests:
+                asked.append(request)
+                if request.kind is DecodeKind.CONFIRM:
+                    driver.answer(request, "so far")
+            driver.advance(len(piece) / SAMPLE_RATE)
+        return asked
+
+    spoken = feed_answering_confirmations(np.concatenate([silence(200), speech(800)]))
+    silent = feed_answering_confirmations(silence(240))
+
+    assert [r.kind for r in spoken].count(DecodeKind.CONFIRM) >= 5
+    assert silent == []
+
+
+def test_a_fast_speculative_final_is_not_kept_as_a_confirmation() -> None:
+    driver = Driver(replace(DUAL, confirm_interval_ms=10_000, skip_confirm_logprob=-1.0))
+    driver.feed(silence(200))
+    driver.feed(speech(800))
+    draft = driver.open_draft()
+    assert draft is not None
+    driver.answer(draft, "so far", logprob=-0.1)
+    driver.feed(silence(150))  # speculative final, by the drafting model
+    [speculative] = driver.finals()
+    assert speculative.fast
+    driver.feed(speech(300))  # speech resumes: the drafting model's final confirms nothing
+    assert speculative.id in driver.cancelled
 
 
 @pytest.mark.parametrize(

@@ -109,11 +109,15 @@ class Driver:
         error: EchoicError | None = None,
         started: float | None = None,
         finished: float | None = None,
+        logprob: float | None = None,
     ) -> Output:
         transcript = None
         if error is None:
             engine = ScriptedEngine.saying(text, delay_s=0.0)
             transcript = engine.transcribe_sync(request.audio, request.options)
+            if logprob is not None:
+                scored = tuple(replace(s, avg_logprob=logprob) for s in transcript.segments)
+                transcript = replace(transcript, segments=scored)
         result = DecodeResult(
             request_id=request.id,
             transcript=transcript,

@@ -170,8 +170,9 @@ class StreamBenchOptions:
 
     @property
     def engine_device(self) -> DeviceConfig:
-        """The device the models are loaded with: two models share the cores, one call each."""
-        if self.dual and self.device.workers == 0:
+        """The device the models are loaded with: two different models share the cores, one
+        call each (one model confirming itself is one copy with a worker per core)."""
+        if self.dual and self.confirm_model != self.model and self.device.workers == 0:
             return replace(self.device, workers=1)
         return self.device
 

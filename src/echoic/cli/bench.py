@@ -227,6 +227,14 @@ def _decode_settings(
     show_default=True,
     help="Dual-model mode: confirm the open utterance this often.",
 )
+@click.option(
+    "--skip-confirm-logprob",
+    type=click.FloatRange(max=0.0),
+    default=None,
+    metavar="LOGPROB",
+    help="Dual-model mode: the drafting model makes the final when its newest draft's average "
+    "token log-probability is at least this (e.g. -0.3); default: the heavy model always does.",
+)
 @click.option("--draft-beam", type=click.IntRange(1, 10), default=None, help="Draft beam size.")
 @click.option(
     "--draft-pad",
@@ -288,6 +296,7 @@ def bench_stream(
     model: str | None,
     confirm_model: str | None,
     confirm_interval_ms: int,
+    skip_confirm_logprob: float | None,
     draft_beam: int | None,
     draft_pad: str | None,
     final_beam: int | None,
@@ -347,6 +356,7 @@ def bench_stream(
         repeat=repeat,
         compare_batch=batch,
         device=_device(ctx, cpu_threads),
+        stream=replace(defaults, skip_confirm_logprob=skip_confirm_logprob),
     )
     if compare:
         _stream_compare(options, out)

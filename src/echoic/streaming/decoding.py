@@ -32,6 +32,9 @@ class DecodeRequest:
     end_sample: int
     options: TranscribeOptions
     speculative: bool = False
+    #: Dual-model mode: a final the drafting model makes (its drafts were confident enough to
+    #: skip the heavy pass; ``StreamConfig.skip_confirm_logprob``).
+    fast: bool = False
     created_at: float = 0.0
 
 

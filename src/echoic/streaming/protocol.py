@@ -55,6 +55,9 @@ class StartMessage(BaseModel):
     vad: VadOverrides | None = None
     #: Routing override: auto | force_local | force_cloud, within what the server allows.
     stt_mode: SttMode | None = None
+    #: Dual-model streams: the drafting model makes the final when its newest draft's average
+    #: token log-probability is at least this (the heavy pass is skipped).
+    skip_confirm_logprob: float | None = Field(default=None, le=0)
 
     def stream_config(self, base: StreamConfig, *, dual: bool) -> StreamConfig:
         vad = base.vad
@@ -72,6 +75,9 @@ class StartMessage(BaseModel):
             interim_results=self.interim_results,
             confirm_interval_ms=(base.confirm_interval_ms or 1000) if dual else None,
             client_transcripts=self.client_transcripts,
+            skip_confirm_logprob=self.skip_confirm_logprob
+            if self.skip_confirm_logprob is not None
+            else base.skip_confirm_logprob,
         )
         return config.with_language(self.language)
 

@@ -234,7 +234,7 @@ class StreamRunner:
         started = self._clock.now()
         try:
             result = await asyncio.wait_for(
-                self.schedulers.for_kind(request.kind).submit(request), timeout
+                self.schedulers.for_request(request).submit(request), timeout
             )
         except TimeoutError:
             self.schedulers.cancel(request.session_id, request.id)

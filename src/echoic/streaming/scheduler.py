@@ -206,8 +206,10 @@ class Schedulers:
     def dual(self) -> bool:
         return self.draft is not self.confirm
 
-    def for_kind(self, kind: DecodeKind) -> ModelScheduler:
-        return self.draft if kind is DecodeKind.DRAFT else self.confirm
+    def for_request(self, request: DecodeRequest) -> ModelScheduler:
+        if request.kind is DecodeKind.DRAFT or request.fast:
+            return self.draft
+        return self.confirm
 
     def cancel(self, session_id: str, request_id: int) -> None:
         if not self.draft.cancel(session_id, request_id) and self.dual:

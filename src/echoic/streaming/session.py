@@ -85,6 +85,10 @@ class StreamConfig:
     #: new audio (and at VAD pauses inside it). ``None``: no interim confirmations.
     confirm_interval_ms: int | None = None
     merge: MergeStrategy = MergeStrategy.PATCH
+    #: Dual-model mode: when the newest draft of an ending utterance has an average token
+    #: log-probability of at least this, the drafting model makes the final (with the final
+    #: options) and the heavy pass is skipped. ``None``: the confirming model makes every final.
+    skip_confirm_logprob: float | None = None
     #: End an utterance after this much silence when the speculative final ends a sentence
     #: (``.``, ``?``, ``!``); ``None``: always wait ``vad.silence_ms``. Off by default: on the dev
     #: sessions it split more utterances at sentence ends (WER 10.6 % vs 8.7 %) and did not
@@ -460,7 +464,11 @@ class StreamSession:
             return out
         utterance.speculative = None
         answered, utterance.final_result = utterance.final_result, None
-        if self.config.confirm_interval_ms is None or utterance.confirm_inflight is not None:
+        if (
+            self.config.confirm_interval_ms is None
+            or utterance.confirm_inflight is not None
+            or stale.fast  # the drafting model's: no confirmation
+        ):
             self._cancel(stale.id, out)
             return out
         as_confirm = replace(stale, kind=DecodeKind.CONFIRM, speculative=False)
@@ -480,6 +488,9 @@ class StreamSession:
             or utterance is None
             or utterance.confirm_inflight is not None
             or utterance.speculative is not None
+            # Trailing silence: the speculative final is about to start, and becomes this
+            # pause's confirmation if speech resumes; a confirmation now would only delay it.
+            or self._endpointer.state is VadState.STOPPING
         ):
             return Output()
         end = self._processed
@@ -592,10 +603,19 @@ class StreamSession:
             if kind is DecodeKind.DRAFT
             else self.config.final_options,
             speculative=speculative,
+            fast=kind is DecodeKind.FINAL and self._confident(utterance),
             created_at=now,
         )
         self._inflight[request.id] = (request, utterance)
         return request
+
+    def _confident(self, utterance: Utterance) -> bool:
+        threshold = self.config.skip_confirm_logprob
+        return (
+            threshold is not None
+            and utterance.draft_logprob is not None
+            and utterance.draft_logprob >= threshold
+        )
 
     def _maybe_draft(self, now: float) -> Output:
         utterance = self._open
@@ -644,6 +664,7 @@ class StreamSession:
         if not hypothesis:
             return out
         text, stable = utterance.merger.draft(hypothesis)
+        utterance.draft_logprob = _avg_logprob(result.transcript)
         utterance.last_shown_window = request.id
         utterance.draft_windows.append(request.id)
         utterance.uncorrected.append(request.id)
@@ -801,6 +822,14 @@ def ends_sentence(text: str) -> bool:
     """Whether ``text`` ends a sentence; an ellipsis trails off, it does not end one."""
     text = text.rstrip().rstrip("\"')”’»")
     return text.endswith(_SENTENCE_END) and not text.endswith(("...", "…"))
+
+
+def _avg_logprob(transcript: Transcript) -> float | None:
+    """The token-weighted average log-probability of a transcript's segments."""
+    scored = [(s.avg_logprob, max(1, len(s.tokens))) for s in transcript.segments]
+    if not scored or any(lp is None for lp, _ in scored):
+        return None
+    return sum(lp * n for lp, n in scored if lp is not None) / sum(n for _, n in scored)
 
 
 def _source(result: DecodeResult | None) -> str:

@@ -67,6 +67,8 @@ class Utterance:
     final_result: DecodeResult | None = None
     dropped_at_start: int = 0
     draft_warned: bool = False
+    #: The newest shown draft's average token log-probability (``None``: none shown yet).
+    draft_logprob: float | None = None
     #: Client transcripts: one that came before the utterance ended, and until when the
     #: session waits for one after it ended.
     client_supplied: ClientTranscript | None = None
