@@ -146,6 +146,15 @@ class Transcript:
     def token_count(self) -> int:
         return sum(len(s.tokens) for s in self.segments)
 
+    @property
+    def avg_logprob(self) -> float | None:
+        """The segments' average token log-probability, weighted by their token counts
+        (``None`` when a segment has none, or there are no segments)."""
+        scored = [(s.avg_logprob, max(1, len(s.tokens))) for s in self.segments]
+        if not scored or any(lp is None for lp, _ in scored):
+            return None
+        return sum((lp or 0.0) * n for lp, n in scored) / sum(n for _, n in scored)
+
     def with_metadata(self, **changes: Any) -> Transcript:
         return replace(self, metadata=replace(self.metadata, **changes))
 

@@ -85,7 +85,7 @@ def test_dual_model_confirms_at_intervals_with_one_call_per_model() -> None:
     assert explicit.engine_device.workers == 2  # asked for: kept
     itself = replace(OPTIONS, confirm_model="tiny.en")
     assert itself.dual
-    assert itself.engine_device == DeviceConfig()  # one copy of the model, every worker
+    assert itself.engine_device == DeviceConfig()  # two copies, each with a worker per core
     assert explicit.stream_config(None).confirm_interval_ms is None
     with pytest.raises(ValueError, match="confirm_interval_ms"):
         replace(dual, confirm_interval_ms=0)

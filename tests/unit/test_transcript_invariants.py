@@ -9,6 +9,7 @@ import re
 import unicodedata
 from datetime import timedelta
 
+import pytest
 import srt
 import webvtt
 from hypothesis import example, given, settings
@@ -163,3 +164,24 @@ def test_vtt_of_any_transcript_parses_back_one_cue_per_segment(t: Transcript) ->
         assert caption.end_time.in_milliseconds() == max(_cue_ms(seg.end), start_ms + 1)
         # Escaped, the text survives exactly, "-->" and "<b>" included.
         assert html.unescape(caption.raw_text) == seg.text
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        pytest.param([(-0.2, 3)], -0.2, id="one segment"),
+        pytest.param([(-0.1, 3), (-0.5, 1)], -0.2, id="weighted by tokens"),
+        pytest.param([(-0.1, 3), (None, 2)], None, id="a segment without a score"),
+        pytest.param([], None, id="no segments"),
+    ],
+)
+def test_average_log_probability(
+    scores: list[tuple[float | None, int]], expected: float | None
+) -> None:
+    segments = [
+        Segment(id=i, start=i, end=i + 1, text="word", avg_logprob=lp, tokens=tuple(range(n)))
+        for i, (lp, n) in enumerate(scores)
+    ]
+    transcript = build_transcript(segments=segments, duration=10.0, language="en")
+
+    assert transcript.avg_logprob == (None if expected is None else pytest.approx(expected))

@@ -42,7 +42,7 @@ from typing import Any
 
 from echoic.audio import decode_audio
 from echoic.batch import transcribe_file
-from echoic.bench.machine import machine_info, peak_rss_mb
+from echoic.bench.machine import MachineInfo, machine_info, peak_rss_mb
 from echoic.bench.stream_metrics import (
     Received,
     Reference,
@@ -171,7 +171,9 @@ class StreamBenchOptions:
     @property
     def engine_device(self) -> DeviceConfig:
         """The device the models are loaded with: two different models share the cores, one
-        call each (one model confirming itself is one copy with a worker per core)."""
+        call each. A model confirming itself is a second copy (see :func:`load_models`); each
+        copy keeps a worker per core, since with one each its full-window confirmations
+        overloaded their core."""
         if self.dual and self.confirm_model != self.model and self.device.workers == 0:
             return replace(self.device, workers=1)
         return self.device
@@ -266,6 +268,19 @@ class LoadedModels:
     language: str | None
     config: StreamConfig
 
+    def machine(self, options: StreamBenchOptions) -> MachineInfo:
+        """The machine and engine settings a report of ``options`` was measured with."""
+        device = resolve_device(options.engine_device)
+        load_s = self.draft.load_s + (self.confirm.load_s if self.confirm is not self.draft else 0)
+        return machine_info(
+            model=options.label,
+            device=device.device,
+            compute_type=device.compute_type,
+            cpu_threads=device.cpu_threads,
+            beam_size=self.config.final_options.beam_size,
+            load_s=load_s,
+        )
+
     def schedulers(self) -> Schedulers:
         """A fresh scheduler set, shared by every stream fed through it (as in the server)."""
         draft = ModelScheduler(self.draft)
@@ -331,7 +346,6 @@ def run_stream_bench(
             if options.compare_batch
             else ()
         )
-        resolved = resolve_device(options.engine_device)
         return StreamBenchResult(
             model=options.model,
             confirm_model=options.confirm_model,
@@ -340,15 +354,7 @@ def run_stream_bench(
             chunk_ms=options.chunk_ms,
             stream=models.config,
             batch_options=batch_options,
-            machine=machine_info(
-                model=options.label,
-                device=resolved.device,
-                compute_type=resolved.compute_type,
-                cpu_threads=resolved.cpu_threads,
-                beam_size=models.config.final_options.beam_size,
-                load_s=models.draft.load_s
-                + (models.confirm.load_s if models.confirm is not models.draft else 0.0),
-            ),
+            machine=models.machine(options),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             runs=tuple(runs),
             batch=batch,

@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from echoic.audio import decode_audio
-from echoic.bench.machine import MachineInfo, machine_info, peak_rss_mb
+from echoic.bench.machine import MachineInfo, peak_rss_mb
 from echoic.bench.report import write_with_plot
 from echoic.bench.stream import (
     LoadedModels,
@@ -52,7 +52,6 @@ from echoic.bench.stream import (
 )
 from echoic.bench.stream_metrics import Spread, UtteranceLatency, spread
 from echoic.bench.stream_result import SessionRun, stats_delta
-from echoic.engines.faster_whisper import resolve_device
 from echoic.streaming.scheduler import SchedulerStats
 from echoic.types import SAMPLE_RATE
 from echoic.vad.silero import SileroVad
@@ -317,7 +316,6 @@ def run_sweep(
     session = session_files(bench.sessions)[0]
     with load_models(bench) as models:
         levels = asyncio.run(_sweep(models, session, options, on_level))
-        resolved = resolve_device(bench.engine_device)
         return SweepResult(
             label=bench.label,
             realtime=bench.realtime,
@@ -325,14 +323,7 @@ def run_sweep(
             loops=options.loops,
             chunk_ms=bench.chunk_ms,
             criteria=options.criteria,
-            machine=machine_info(
-                model=bench.label,
-                device=resolved.device,
-                compute_type=resolved.compute_type,
-                cpu_threads=resolved.cpu_threads,
-                beam_size=models.config.final_options.beam_size,
-                load_s=models.draft.load_s,
-            ),
+            machine=models.machine(bench),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             levels=tuple(levels),
             peak_rss_mb=peak_rss_mb(),

@@ -664,7 +664,7 @@ class StreamSession:
         if not hypothesis:
             return out
         text, stable = utterance.merger.draft(hypothesis)
-        utterance.draft_logprob = _avg_logprob(result.transcript)
+        utterance.draft_logprob = result.transcript.avg_logprob
         utterance.last_shown_window = request.id
         utterance.draft_windows.append(request.id)
         utterance.uncorrected.append(request.id)
@@ -822,14 +822,6 @@ def ends_sentence(text: str) -> bool:
     """Whether ``text`` ends a sentence; an ellipsis trails off, it does not end one."""
     text = text.rstrip().rstrip("\"')”’»")
     return text.endswith(_SENTENCE_END) and not text.endswith(("...", "…"))
-
-
-def _avg_logprob(transcript: Transcript) -> float | None:
-    """The token-weighted average log-probability of a transcript's segments."""
-    scored = [(s.avg_logprob, max(1, len(s.tokens))) for s in transcript.segments]
-    if not scored or any(lp is None for lp, _ in scored):
-        return None
-    return sum(lp * n for lp, n in scored if lp is not None) / sum(n for _, n in scored)
 
 
 def _source(result: DecodeResult | None) -> str:
