@@ -163,6 +163,36 @@ def test_configuration_from_query_parameters_and_any_sample_rate(jfk_pcm: bytes)
     assert [e for e in events if e["type"] == "final"]
 
 
+def stream_events(app: FastAPI, query: str, pcm: bytes) -> list[dict[str, Any]]:
+    with TestClient(app) as client, client.websocket_connect("/v1/listen" + query) as socket:
+        send_audio(socket, pcm)
+        socket.send_json({"type": "stop"})
+        events, code = events_until_close(socket)
+    assert code == 1000
+    return events
+
+
+def test_speculative_mode_confirms_with_the_drafting_model_by_default(jfk_pcm: bytes) -> None:
+    app, _, _ = make_app()
+    events = stream_events(app, "?mode=speculative", jfk_pcm)
+    assert (events[0]["mode"], events[0]["models"]) == ("speculative", ["tiny.en"])
+    confidences = {e["confidence"] for e in events if e["type"] == "partial"}
+    assert "confirmed" in confidences  # 11 s of speech: confirmed every second
+    single = stream_events(make_app()[0], "", jfk_pcm)
+    assert (single[0]["mode"], single[0]["models"]) == ("single", ["tiny.en"])
+    assert "confirmed" not in {e["confidence"] for e in single if e["type"] == "partial"}
+
+
+def test_a_confirming_model_makes_a_stream_speculative(jfk_pcm: bytes) -> None:
+    engines = _engines() | {"base": ScriptedEngine(steps=[Step(text="ask not what your country")])}
+    app, _, _ = make_app(engines=engines)
+    events = stream_events(app, "?confirm_model=base", jfk_pcm)
+    assert (events[0]["mode"], events[0]["models"]) == ("speculative", ["tiny.en", "base"])
+    finals = [e for e in events if e["type"] == "final"]
+    assert finals
+    assert {f["text"] for f in finals} == {"ask not what your country"}  # base's words
+
+
 @pytest.mark.parametrize(
     ("send", "code"),
     [
@@ -197,6 +227,8 @@ def test_bad_messages_get_an_error_event_and_the_stream_goes_on(send: Any, code:
         ("?sample_rate=12", "invalid_start"),
         ("?model=whisper-9000", "model_not_found"),
         ("?skip_confirm_logprob=0.5", "invalid_start"),  # a log-probability is never positive
+        ("?mode=fast", "invalid_start"),
+        ("?mode=single&confirm_model=tiny.en", "invalid_request"),
     ],
 )
 def test_bad_configuration_closes_with_4400(query: str, code: str) -> None:

@@ -85,7 +85,7 @@ def test_dual_model_confirms_at_intervals_with_one_call_per_model() -> None:
     assert explicit.engine_device.workers == 2  # asked for: kept
     itself = replace(OPTIONS, confirm_model="tiny.en")
     assert itself.dual
-    assert itself.engine_device == DeviceConfig()  # two copies, each with a worker per core
+    assert itself.engine_device == DeviceConfig()  # one copy, a worker per core
     assert explicit.stream_config(None).confirm_interval_ms is None
     with pytest.raises(ValueError, match="confirm_interval_ms"):
         replace(dual, confirm_interval_ms=0)
@@ -116,7 +116,7 @@ def test_the_batch_path_decodes_in_the_stream_language_unless_told() -> None:
 
 def test_the_default_comparison_is_issue_4s() -> None:
     by_key = {c.key: c for c in DEFAULT_CONFIGS}
-    assert list(by_key) == ["a", "b", "c", "d"]
+    assert list(by_key) == ["a", "b", "c", "d", "e"]
     assert (by_key["a"].model, by_key["a"].confirm_model) == ("tiny.en", None)
     assert (by_key["b"].model, by_key["b"].confirm_model) == ("base", None)
     assert (by_key["c"].model, by_key["c"].confirm_model) == ("tiny.en", "base")
@@ -128,6 +128,11 @@ def test_the_default_comparison_is_issue_4s() -> None:
     assert config.draft_options.encoder_pad_s is not None
     assert (config.final_options.beam_size, config.final_options.encoder_pad_s) == (5, None)
     assert by_key["d"].name == "tiny.en → tiny.en (beam 5, 30 s window)"
+    # (e): the default speculative pairing, confirming with the live final settings.
+    e = by_key["e"].options(OPTIONS)
+    assert (e.model, e.confirm_model) == ("tiny.en", "tiny.en")
+    assert e.stream_config(None).final_options == StreamConfig().final_options
+    assert e.stream_config(None).confirm_interval_ms == 1000
     # Configurations replace what the base options said about models.
     c = by_key["c"].options(replace(OPTIONS, final=DecodeSettings(beam_size=1, encoder_pad_s=1)))
     assert c.final is None

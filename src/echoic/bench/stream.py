@@ -171,9 +171,8 @@ class StreamBenchOptions:
     @property
     def engine_device(self) -> DeviceConfig:
         """The device the models are loaded with: two different models share the cores, one
-        call each. A model confirming itself is a second copy (see :func:`load_models`); each
-        copy keeps a worker per core, since with one each its full-window confirmations
-        overloaded their core."""
+        call each. A model confirming itself is one copy with a worker per core, as in the
+        server."""
         if self.dual and self.confirm_model != self.model and self.device.workers == 0:
             return replace(self.device, workers=1)
         return self.device
@@ -295,8 +294,8 @@ def load_models(
 ) -> Iterator[LoadedModels]:
     """Load (or take from ``pool``) the models of ``options``; close what was loaded here.
 
-    In dual-model mode a confirming model with the drafting model's name is a second copy, so
-    that drafts and confirmations run side by side as with two different models.
+    A model confirming itself is loaded once and shares one scheduler, as in the server (its
+    confirmations and finals go before its drafts).
     """
     own: list[EnginePool] = []
 
@@ -309,10 +308,7 @@ def load_models(
         draft = engines.get(options.model)
         confirm = draft
         if options.confirm_model is not None:
-            if options.confirm_model == options.model:
-                confirm = new_pool().get(options.confirm_model)
-            else:
-                confirm = engines.get(options.confirm_model)
+            confirm = engines.get(options.confirm_model)
         language = stream_language(options.language, [draft, confirm])
         yield LoadedModels(
             draft=draft,

@@ -235,6 +235,12 @@ def _decode_settings(
     help="Dual-model mode: the drafting model makes the final when its newest draft's average "
     "token log-probability is at least this (e.g. -0.3); default: the heavy model always does.",
 )
+@click.option(
+    "--silence-ms",
+    type=click.IntRange(min=250),
+    default=None,
+    help="Trailing silence that ends an utterance (default: the live default, 450).",
+)
 @click.option("--draft-beam", type=click.IntRange(1, 10), default=None, help="Draft beam size.")
 @click.option(
     "--draft-pad",
@@ -297,6 +303,7 @@ def bench_stream(
     confirm_model: str | None,
     confirm_interval_ms: int,
     skip_confirm_logprob: float | None,
+    silence_ms: int | None,
     draft_beam: int | None,
     draft_pad: str | None,
     final_beam: int | None,
@@ -356,7 +363,13 @@ def bench_stream(
         repeat=repeat,
         compare_batch=batch,
         device=_device(ctx, cpu_threads),
-        stream=replace(defaults, skip_confirm_logprob=skip_confirm_logprob),
+        stream=replace(
+            defaults,
+            skip_confirm_logprob=skip_confirm_logprob,
+            vad=defaults.vad
+            if silence_ms is None
+            else replace(defaults.vad, silence_ms=silence_ms),
+        ),
     )
     if compare:
         _stream_compare(options, out)

@@ -32,6 +32,7 @@ from echoic.cli.app import (
 from echoic.engines.faster_whisper import FasterWhisperEngine
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.live import LiveStream, file_chunks, stream_language
+from echoic.streaming.modes import StreamMode, stream_models
 from echoic.streaming.runner import StreamAborted
 from echoic.streaming.scheduler import ModelScheduler, Schedulers
 from echoic.streaming.session import StreamConfig
@@ -91,6 +92,14 @@ class LiveView:
 @click.option("--realtime", is_flag=True, help="Feed the file at real-time pace.")
 @click.option("-m", "--model", default=None, help="Model name or CTranslate2 directory.")
 @click.option(
+    "--mode",
+    type=click.Choice([m.value for m in StreamMode]),
+    default=None,
+    help="speculative: confirm the open utterance every --confirm-interval-ms (with "
+    "--confirm-model, or --model itself at beam 5); default: speculative with a confirming "
+    "model, single without.",
+)
+@click.option(
     "--confirm-model",
     default=None,
     help="Dual-model mode: this (heavier) model confirms what --model drafts.",
@@ -121,6 +130,7 @@ def listen(
     mic: bool,
     realtime: bool,
     model: str | None,
+    mode: str | None,
     confirm_model: str | None,
     confirm_interval_ms: int,
     language: str | None,
@@ -138,15 +148,17 @@ def listen(
     audio = None
     if input_path is not None:
         audio = decode_audio(input_path, max_duration_s=settings.max_duration_s)
-    if confirm_model is not None and cpu_threads is None:
-        cpu_threads = 1  # two models on two cores: one thread each (DESIGN.md §10)
+    models = stream_models(
+        model or settings.model,
+        mode=None if mode is None else StreamMode(mode),
+        confirm_model=confirm_model,
+        default_confirm_model=settings.confirm_model,
+    )
     pool = engine_pool(settings, device, compute_type, cpu_threads)
-    engines = [pool.get(model or settings.model)]
-    if confirm_model is not None:
-        engines.append(pool.get(confirm_model))
+    engines = [pool.get(name) for name in models.names]
     config = StreamConfig(
         interim_results=drafts,
-        confirm_interval_ms=confirm_interval_ms if confirm_model is not None else None,
+        confirm_interval_ms=confirm_interval_ms if models.speculative else None,
     ).with_language(stream_language(language, engines))
     detector: SpeechDetector = SileroVad() if vad == "silero" else EnergyVad()
     try:
@@ -186,7 +198,7 @@ async def _listen(
 
     ready = {
         "models": [e.model_name for e in engines],
-        "mode": "speculative" if schedulers.dual else "single",
+        "mode": (StreamMode.SPECULATIVE if config.confirm_interval_ms else StreamMode.SINGLE).value,
         "config": {"realtime": realtime},
     }
     with view or contextlib.nullcontext():

@@ -30,6 +30,7 @@ from echoic.settings import Settings
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.hub import StreamHub
 from echoic.streaming.live import LiveStream, stream_language
+from echoic.streaming.modes import stream_models
 from echoic.streaming.protocol import (
     ProtocolError,
     StartMessage,
@@ -227,20 +228,22 @@ class Connection:
             await self._close(CLOSE_BAD_REQUEST)
             return False
         settings = self.deps.settings
-        model = start.model or settings.model
-        confirm = start.confirm_model or settings.confirm_model
         try:
+            models = stream_models(
+                start.model or settings.model,
+                mode=start.mode,
+                confirm_model=start.confirm_model,
+                default_confirm_model=settings.confirm_model,
+            )
             mode = self.deps.providers.check_mode(start.stt_mode)
-            engines = [await asyncio.to_thread(self.deps.hub.engine, model)]
-            if confirm is not None and confirm != model:
-                engines.append(await asyncio.to_thread(self.deps.hub.engine, confirm))
+            engines = [await asyncio.to_thread(self.deps.hub.engine, m) for m in models.names]
         except EchoicError as exc:
             await self._error(exc.code, exc.message)
             await self._close(CLOSE_BAD_REQUEST if exc.http_status < 500 else CLOSE_INTERNAL)
             return False
-        schedulers = self.deps.hub.schedulers(model, confirm)
+        schedulers = self.deps.hub.schedulers(models.model, models.confirm_model)
         base = StreamConfig(client_grace_ms=round(settings.client_transcript_grace_s * 1000))
-        config = start.stream_config(base, dual=schedulers.dual)
+        config = start.stream_config(base, speculative=models.speculative)
         config = config.with_language(stream_language(start.language, engines)).with_mode(mode)
         if not self.deps.providers.local_for(mode):
             # Drafts run locally only (a remote call every 250 ms is not worth it).
@@ -251,12 +254,12 @@ class Connection:
             self._emit,
             detector=self.deps.hub.detector(),
             config=config,
-            model=confirm or model,
+            model=models.confirm_model,
             sample_rate=start.sample_rate,
             ready={
                 "config": start.model_dump(exclude={"type"}, mode="json"),
-                "models": [model] if confirm in (None, model) else [model, confirm],
-                "mode": "speculative" if schedulers.dual else "single",
+                "models": models.names,
+                "mode": models.mode.value,
                 "stt_mode": (mode or settings.stt_mode).value,
                 "providers": [p["name"] for p in self.deps.providers.describe()],
                 "interim_results": config.interim_results and not config.client_transcripts,

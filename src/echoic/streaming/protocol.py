@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from echoic.audio.pcm import pcm_to_float32
 from echoic.errors import AudioError
 from echoic.streaming.client import ClientTranscript, ClientWord
+from echoic.streaming.modes import StreamMode
 from echoic.streaming.session import StreamConfig
 from echoic.types import Audio, AudioEncoding, SttMode
 
@@ -49,6 +50,8 @@ class StartMessage(BaseModel):
     channels: int = Field(default=1, ge=1, le=8)
     language: str | None = Field(default=None, min_length=2, max_length=8)
     model: str | None = None
+    #: single | speculative; none: speculative exactly when there is a confirming model.
+    mode: StreamMode | None = None
     confirm_model: str | None = None
     interim_results: bool = True
     client_transcripts: bool = False
@@ -59,7 +62,7 @@ class StartMessage(BaseModel):
     #: token log-probability is at least this (the heavy pass is skipped).
     skip_confirm_logprob: float | None = Field(default=None, le=0)
 
-    def stream_config(self, base: StreamConfig, *, dual: bool) -> StreamConfig:
+    def stream_config(self, base: StreamConfig, *, speculative: bool) -> StreamConfig:
         vad = base.vad
         if self.vad is not None:
             overrides = {k: v for k, v in self.vad.model_dump().items() if v is not None}
@@ -73,7 +76,7 @@ class StartMessage(BaseModel):
             base,
             vad=vad,
             interim_results=self.interim_results,
-            confirm_interval_ms=(base.confirm_interval_ms or 1000) if dual else None,
+            confirm_interval_ms=(base.confirm_interval_ms or 1000) if speculative else None,
             client_transcripts=self.client_transcripts,
             skip_confirm_logprob=self.skip_confirm_logprob
             if self.skip_confirm_logprob is not None
