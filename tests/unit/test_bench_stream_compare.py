@@ -35,7 +35,6 @@ from echoic.bench.stream_metrics import (
 from echoic.bench.stream_result import BatchRun, SessionRun, StreamBenchResult
 from echoic.bench.text import count_errors
 from echoic.cli import cli
-from echoic.engines.faster_whisper import DeviceConfig
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.scheduler import SchedulerStats
 from echoic.streaming.session import StreamConfig
@@ -69,7 +68,6 @@ def test_single_model_keeps_the_stream_config() -> None:
     assert OPTIONS.stream_config(None) == StreamConfig()
     assert OPTIONS.stream_config("en") == StreamConfig().with_language("en")
     assert OPTIONS.stream_config(None).confirm_interval_ms is None
-    assert OPTIONS.engine_device == DeviceConfig()  # one model: a worker per core
 
 
 def test_dual_model_confirms_at_intervals_with_one_call_per_model() -> None:
@@ -80,12 +78,9 @@ def test_dual_model_confirms_at_intervals_with_one_call_per_model() -> None:
     config = dual.stream_config("en")
     assert config.confirm_interval_ms == 1000
     assert config.draft_options.language == config.final_options.language == "en"
-    assert dual.engine_device.workers == 1
-    explicit = replace(dual, device=DeviceConfig(workers=2), confirm_interval_ms=None)
-    assert explicit.engine_device.workers == 2  # asked for: kept
+    explicit = replace(dual, confirm_interval_ms=None)
     itself = replace(OPTIONS, confirm_model="tiny.en")
     assert itself.dual
-    assert itself.engine_device == DeviceConfig()  # one copy, a worker per core
     assert explicit.stream_config(None).confirm_interval_ms is None
     with pytest.raises(ValueError, match="confirm_interval_ms"):
         replace(dual, confirm_interval_ms=0)

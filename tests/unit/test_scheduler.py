@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from echoic.engines.base import Capabilities, ProgressCallback
-from echoic.engines.scripted import ScriptedEngine, Step
+from echoic.engines.scripted import Call, ScriptedEngine, Step
 from echoic.errors import EngineError, EngineTimeoutError, SupersededError
 from echoic.streaming.decoding import DecodeKind, DecodeRequest, DecodeResult
-from echoic.streaming.scheduler import ModelScheduler
+from echoic.streaming.scheduler import ComputeSlots, ModelScheduler, Schedulers
 from echoic.types import Audio, TranscribeOptions, Transcript
 from tests.stream_kit import run_async
 
@@ -45,9 +45,18 @@ def final(id: int, session: str) -> DecodeRequest:
     return request(id, session, DecodeKind.FINAL)
 
 
+def confirm(id: int, session: str) -> DecodeRequest:
+    return request(id, session, DecodeKind.CONFIRM)
+
+
+def ran_id(call: Call) -> int:
+    """The id of the request a call ran (its audio is ``id`` ms long)."""
+    return round(call.duration_s * 1000)
+
+
 def ran(engine: ScriptedEngine) -> list[int]:
     """The request ids the engine ran, in the order it ran them."""
-    return [round(call.duration_s * 1000) for call in engine.calls]
+    return [ran_id(call) for call in engine.calls]
 
 
 def test_finals_run_before_queued_drafts() -> None:
@@ -273,3 +282,118 @@ def test_aclose_cancels_everything_and_leaves_no_task() -> None:
         assert (scheduler.depth, asyncio.all_tasks()) == (0, baseline)
 
     run(scenario())
+
+
+def test_finals_then_confirmations_then_drafts_and_a_draft_never_supersedes_a_confirmation() -> (
+    None
+):
+    async def scenario() -> tuple[list[int], list[DecodeResult]]:
+        engine = ScriptedEngine.saying("x", delay_s=0.01)
+        scheduler = ModelScheduler(engine)
+        futures = [
+            scheduler.submit(request(1, "a")),
+            scheduler.submit(confirm(2, "a")),
+            scheduler.submit(request(3, "a")),  # supersedes draft 1, not confirmation 2
+            scheduler.submit(confirm(4, "b")),
+            scheduler.submit(final(5, "b")),
+            scheduler.submit(confirm(6, "b")),  # supersedes confirmation 4
+        ]
+        results = list(await asyncio.gather(*futures))
+        await scheduler.aclose()
+        return ran(engine), results
+
+    order, results = run(scenario())
+
+    assert order == [5, 2, 6, 3]
+    superseded = [r.request_id for r in results if isinstance(r.error, SupersededError)]
+    assert superseded == [1, 4]
+
+
+def test_two_models_share_the_compute_slots_and_a_final_gets_the_next_free_one() -> None:
+    async def scenario() -> tuple[list[int], list[int], int]:
+        fast = ScriptedEngine.saying("draft", delay_s=0.05)
+        heavy = ScriptedEngine.saying("final", delay_s=0.05)
+        slots = ComputeSlots(1)
+        drafts = ModelScheduler(fast, workers=2, slots=slots)
+        finals = ModelScheduler(heavy, workers=2, slots=slots)
+        peak = 0
+
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, slots.busy)
+                await asyncio.sleep(0.002)
+
+        watcher = asyncio.create_task(watch())
+        first = drafts.submit(request(1, "a"))
+        await asyncio.sleep(0.01)  # draft 1 holds the only slot
+        queued = [
+            drafts.submit(request(2, "b")),
+            drafts.submit(request(3, "c")),
+            finals.submit(final(4, "a")),
+        ]
+        await asyncio.gather(first, *queued)
+        watcher.cancel()
+        order = sorted(
+            [(c.started_at, 1, c) for c in fast.calls]
+            + [(c.started_at, 2, c) for c in heavy.calls],
+            key=lambda item: item[0],
+        )
+        await drafts.aclose()
+        await finals.aclose()
+        return [ran_id(c) for _, _, c in order], [m for _, m, _ in order], peak
+
+    ids, models, peak = run(scenario())
+
+    assert ids == [1, 4, 2, 3]  # the heavy model's final went before the queued drafts
+    assert models == [1, 2, 1, 1]
+    assert peak == 1  # never two decodes at once, whatever the workers
+
+
+def test_schedulers_of_two_engines_share_slots_sized_by_the_drafting_engine() -> None:
+    class Parallel(ScriptedEngine):
+        @property
+        def capabilities(self) -> Capabilities:
+            return Capabilities(parallel_calls=2)
+
+    fast, heavy = Parallel(), Parallel()
+    pair = Schedulers.of(fast, heavy)
+    assert pair.dual
+    assert pair.draft.slots is pair.confirm.slots
+    assert pair.draft.slots is not None
+    assert pair.draft.slots.capacity == 2
+    itself = Schedulers.of(fast, fast)
+    assert not itself.dual
+    assert itself.draft.workers == 2
+
+
+def test_compute_slots_hand_over_by_priority_and_forget_cancelled_waiters() -> None:
+    async def scenario() -> list[str]:
+        slots = ComputeSlots(1)
+        order: list[str] = []
+
+        async def use(name: str, priority: int) -> None:
+            async with slots.hold(priority):
+                order.append(name)
+                await asyncio.sleep(0.01)
+
+        holder = asyncio.create_task(use("first", 2))
+        await asyncio.sleep(0.001)
+        waiting = [
+            asyncio.create_task(use("draft", 2)),
+            asyncio.create_task(use("gone", 0)),
+            asyncio.create_task(use("confirm", 1)),
+            asyncio.create_task(use("final", 0)),
+        ]
+        await asyncio.sleep(0.001)
+        assert slots.waiting == 4
+        waiting[1].cancel()
+        await asyncio.sleep(0)
+        assert slots.waiting == 3
+        await asyncio.gather(holder, waiting[0], waiting[2], waiting[3])
+        assert (slots.busy, slots.waiting) == (0, 0)
+        return order
+
+    assert run(scenario()) == ["first", "final", "confirm", "draft"]
+    with pytest.raises(ValueError, match="capacity"):
+        ComputeSlots(0)

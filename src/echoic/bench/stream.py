@@ -64,7 +64,7 @@ from echoic.engines.registry import EnginePool
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.live import LiveStream, file_chunks, stream_language
 from echoic.streaming.runner import StreamAborted
-from echoic.streaming.scheduler import ModelScheduler, Schedulers, SchedulerStats
+from echoic.streaming.scheduler import Schedulers, SchedulerStats
 from echoic.streaming.session import StreamConfig
 from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions
 from echoic.vad.silero import SileroVad
@@ -168,15 +168,6 @@ class StreamBenchOptions:
     def label(self) -> str:
         return f"{self.model} → {self.confirm_model}" if self.dual else self.model
 
-    @property
-    def engine_device(self) -> DeviceConfig:
-        """The device the models are loaded with: two different models share the cores, one
-        call each. A model confirming itself is one copy with a worker per core, as in the
-        server."""
-        if self.dual and self.confirm_model != self.model and self.device.workers == 0:
-            return replace(self.device, workers=1)
-        return self.device
-
     def stream_config(self, language: str | None) -> StreamConfig:
         """``stream`` with the decode overrides, confirmations (dual-model mode) and language."""
         config = self.stream
@@ -269,7 +260,7 @@ class LoadedModels:
 
     def machine(self, options: StreamBenchOptions) -> MachineInfo:
         """The machine and engine settings a report of ``options`` was measured with."""
-        device = resolve_device(options.engine_device)
+        device = resolve_device(options.device)
         load_s = self.draft.load_s + (self.confirm.load_s if self.confirm is not self.draft else 0)
         return machine_info(
             model=options.label,
@@ -282,10 +273,7 @@ class LoadedModels:
 
     def schedulers(self) -> Schedulers:
         """A fresh scheduler set, shared by every stream fed through it (as in the server)."""
-        draft = ModelScheduler(self.draft)
-        if self.confirm is self.draft:
-            return Schedulers.single(draft)
-        return Schedulers(draft=draft, confirm=ModelScheduler(self.confirm))
+        return Schedulers.of(self.draft, self.confirm)
 
 
 @contextmanager
@@ -300,7 +288,7 @@ def load_models(
     own: list[EnginePool] = []
 
     def new_pool() -> EnginePool:
-        own.append(EnginePool(options.models_dir, options.engine_device))
+        own.append(EnginePool(options.models_dir, options.device))
         return own[-1]
 
     try:
@@ -330,7 +318,7 @@ def run_stream_bench(
     """Stream every session (``repeat`` times), then transcribe each file in batch.
 
     ``pool`` reuses already loaded models (it should have been built with
-    ``options.engine_device``, which the report records); without one, the models are loaded
+    ``options.device``, which the report records); without one, the models are loaded
     here and closed when done. ``on_session`` reports progress after each session.
     """
     sessions = session_files(options.sessions)

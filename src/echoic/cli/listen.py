@@ -34,7 +34,7 @@ from echoic.streaming.events import Event, EventType
 from echoic.streaming.live import LiveStream, file_chunks, stream_language
 from echoic.streaming.modes import StreamMode, stream_models
 from echoic.streaming.runner import StreamAborted
-from echoic.streaming.scheduler import ModelScheduler, Schedulers
+from echoic.streaming.scheduler import Schedulers
 from echoic.streaming.session import StreamConfig
 from echoic.types import SAMPLE_RATE
 from echoic.vad.detector import SpeechDetector
@@ -178,9 +178,7 @@ async def _listen(
     realtime: bool,
     as_json: bool,
 ) -> None:
-    draft = ModelScheduler(engines[0])
-    confirm = ModelScheduler(engines[-1]) if len(engines) > 1 else draft
-    schedulers = Schedulers(draft=draft, confirm=confirm)
+    schedulers = Schedulers.of(engines[0], engines[-1])
     console = Console(highlight=False)
     view = None if as_json or not console.is_terminal else LiveView(console)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 from echoic.engines.base import Engine
 from echoic.streaming.live import LiveStream
-from echoic.streaming.scheduler import ModelScheduler, Schedulers
+from echoic.streaming.scheduler import ComputeSlots, ModelScheduler, Schedulers
 from echoic.vad.detector import SpeechDetector
 from echoic.vad.silero import SileroVad
 
@@ -28,6 +28,7 @@ class StreamHub:
         self._streams: set[LiveStream] = set()
         self._closing = False
         self._vad: SileroVad | None = None
+        self._slots: ComputeSlots | None = None  # every model's decodes share the cores
         self._decoded: dict[tuple[str, str], int] = {}
         self._base: defaultdict[tuple[str, str], int] = defaultdict(int)
 
@@ -51,7 +52,10 @@ class StreamHub:
     def _scheduler(self, model: str) -> ModelScheduler:
         scheduler = self._schedulers.get(model)
         if scheduler is None:
-            scheduler = ModelScheduler(self._engines(model))
+            engine = self._engines(model)
+            if self._slots is None:  # the engines of a server share one device configuration
+                self._slots = ComputeSlots(max(1, engine.capabilities.parallel_calls))
+            scheduler = ModelScheduler(engine, slots=self._slots)
             self._schedulers[model] = scheduler
         return scheduler
 

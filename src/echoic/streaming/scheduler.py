@@ -4,21 +4,28 @@ Each model gets as many workers as its engine runs calls side by side
 (``capabilities.parallel_calls``: on CPU one per core, each call on one thread, DESIGN.md §10);
 every worker takes the next job from one shared, ordered queue:
 
-- finals (and confirmations) before drafts: a user who stopped talking waits for nobody's draft;
-- fair rotation across sessions for drafts; finals first-come first-served;
-- drafts are coalesced: a session has at most one queued draft, and a newer one replaces it
-  (the replaced request is answered as superseded, so nothing waits forever);
-- the queue is bounded: past ``max_queued`` drafts the oldest draft is superseded.
+- finals, then confirmations, then drafts: a user who stopped talking waits for nobody's draft;
+- fair rotation across sessions for confirmations and drafts; finals first-come first-served;
+- confirmations and drafts are coalesced: a session has at most one queued of each, and a newer
+  one replaces it (the replaced request is answered as superseded, so nothing waits forever);
+- the queue is bounded: past ``max_queued_drafts`` of a kind the oldest is superseded.
   Finals are never dropped.
+
+The schedulers of a process may share :class:`ComputeSlots`, the device's coordinator: however
+many models are loaded, no more decodes run at once than the device has room for (one per core
+on CPU), and a waiting final gets the next free slot before any model's draft.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from echoic.clock import Clock, SystemClock
 from echoic.engines.base import Engine
@@ -34,6 +41,67 @@ class _Job:
     request: DecodeRequest
     future: asyncio.Future[DecodeResult]
     queued_at: float
+
+
+#: Who gets a free compute slot first (lower first).
+PRIORITY = {DecodeKind.FINAL: 0, DecodeKind.CONFIRM: 1, DecodeKind.DRAFT: 2}
+
+
+@dataclass(order=True)
+class _Waiter:
+    priority: int
+    seq: int
+    future: asyncio.Future[None] = field(compare=False)
+
+
+class ComputeSlots:
+    """At most ``capacity`` decodes at once across every scheduler that holds these slots; a
+    freed slot goes to the waiter with the best priority (:data:`PRIORITY`), first come first
+    served within one."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self.capacity = capacity
+        self.busy = 0
+        self._waiters: list[_Waiter] = []  # a heap
+        self._seq = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, priority: int) -> AsyncIterator[None]:
+        await self._acquire(priority)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def _acquire(self, priority: int) -> None:
+        if self.busy < self.capacity and not self._waiters:
+            self.busy += 1
+            return
+        waiter = _Waiter(priority, next(self._seq), asyncio.get_running_loop().create_future())
+        heapq.heappush(self._waiters, waiter)
+        try:
+            await waiter.future
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled():
+                self._release()  # handed a slot just as it was cancelled: pass it on
+            else:
+                self._waiters.remove(waiter)
+                heapq.heapify(self._waiters)
+            raise
+
+    def _release(self) -> None:
+        while self._waiters:
+            waiter = heapq.heappop(self._waiters)
+            if not waiter.future.done():
+                waiter.future.set_result(None)  # the slot passes on; busy stays the same
+                return
+        self.busy -= 1
 
 
 @dataclass
@@ -53,21 +121,25 @@ class ModelScheduler:
         *,
         workers: int | None = None,
         max_queued_drafts: int = 64,
+        slots: ComputeSlots | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.engine = engine
         self.workers = workers or max(1, engine.capabilities.parallel_calls)
         self._clock = clock or SystemClock()
         self._max_drafts = max_queued_drafts
+        self.slots = slots
         self._finals: deque[_Job] = deque()
-        self._drafts: OrderedDict[str, _Job] = OrderedDict()  # session → its newest draft
+        # session → its newest queued request of the kind; oldest session first
+        self._confirms: OrderedDict[str, _Job] = OrderedDict()
+        self._drafts: OrderedDict[str, _Job] = OrderedDict()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = SchedulerStats()
 
     @property
     def depth(self) -> int:
-        return len(self._finals) + len(self._drafts)
+        return len(self._finals) + len(self._confirms) + len(self._drafts)
 
     def start(self) -> None:
         if not self._tasks:
@@ -83,10 +155,11 @@ class ModelScheduler:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for job in [*self._finals, *self._drafts.values()]:
+        for job in [*self._finals, *self._confirms.values(), *self._drafts.values()]:
             if not job.future.done():
                 job.future.cancel()
         self._finals.clear()
+        self._confirms.clear()
         self._drafts.clear()
 
     def submit(self, request: DecodeRequest) -> asyncio.Future[DecodeResult]:
@@ -97,12 +170,13 @@ class ModelScheduler:
         if request.kind is DecodeKind.FINAL:
             self._finals.append(job)
         else:
-            replaced = self._drafts.pop(request.session_id, None)
+            queue = self._confirms if request.kind is DecodeKind.CONFIRM else self._drafts
+            replaced = queue.pop(request.session_id, None)
             if replaced is not None:
                 self._supersede(replaced)
-            self._drafts[request.session_id] = job
-            while len(self._drafts) > self._max_drafts:
-                _, oldest = self._drafts.popitem(last=False)
+            queue[request.session_id] = job
+            while len(queue) > self._max_drafts:
+                _, oldest = queue.popitem(last=False)
                 self._supersede(oldest)
         self._wake.set()
         return future
@@ -115,43 +189,63 @@ class ModelScheduler:
                 self._finals.remove(job)
                 job.future.cancel()
                 return True
-        draft = self._drafts.get(session_id)
-        if draft is not None and draft.request.id == request_id:
-            del self._drafts[session_id]
-            draft.future.cancel()
-            return True
+        for queue in (self._confirms, self._drafts):
+            queued = queue.get(session_id)
+            if queued is not None and queued.request.id == request_id:
+                del queue[session_id]
+                queued.future.cancel()
+                return True
         return False
 
     def _supersede(self, job: _Job) -> None:
         self.stats.superseded += 1
         if not job.future.done():
-            error = SupersededError(f"draft {job.request.id} replaced by a newer one")
+            error = SupersededError(f"{job.request.kind} {job.request.id} replaced by a newer one")
             job.future.set_result(DecodeResult(request_id=job.request.id, error=error))
+
+    def _head(self) -> DecodeKind | None:
+        """The kind of job :meth:`_next` would take."""
+        if self._finals:
+            return DecodeKind.FINAL
+        if self._confirms:
+            return DecodeKind.CONFIRM
+        return DecodeKind.DRAFT if self._drafts else None
 
     def _next(self) -> _Job | None:
         if self._finals:
             return self._finals.popleft()
-        if self._drafts:
-            _, job = self._drafts.popitem(last=False)  # oldest session first: fair rotation
-            return job
+        for queue in (self._confirms, self._drafts):
+            if queue:
+                _, job = queue.popitem(last=False)  # oldest session first: fair rotation
+                return job
         return None
 
     async def _run(self) -> None:
         while True:
-            job = self._next()
-            if job is None:
+            head = self._head()
+            if head is None:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            if job.future.done():
-                continue
-            try:
-                result = await self._decode(job)
-            except asyncio.CancelledError:
-                job.future.cancel()  # aclose: whoever awaits this decode must not wait forever
-                raise
-            if not job.future.done():
-                job.future.set_result(result)
+            if self.slots is None:
+                await self._run_next()
+            else:
+                # The job is taken only once a slot is free, so that it is the newest of its
+                # session and the most urgent by then.
+                async with self.slots.hold(PRIORITY[head]):
+                    await self._run_next()
+
+    async def _run_next(self) -> None:
+        job = self._next()
+        if job is None or job.future.done():
+            return
+        try:
+            result = await self._decode(job)
+        except asyncio.CancelledError:
+            job.future.cancel()  # aclose: whoever awaits this decode must not wait forever
+            raise
+        if not job.future.done():
+            job.future.set_result(result)
 
     async def _decode(self, job: _Job) -> DecodeResult:
         request = job.request
@@ -201,6 +295,17 @@ class Schedulers:
     @classmethod
     def single(cls, scheduler: ModelScheduler) -> Schedulers:
         return cls(draft=scheduler, confirm=scheduler)
+
+    @classmethod
+    def of(cls, draft: Engine, confirm: Engine | None = None) -> Schedulers:
+        """Fresh schedulers for ``draft`` and ``confirm`` (the same engine when ``None``); two
+        different engines share compute slots, as many as the drafting one runs calls at once."""
+        if confirm is None or confirm is draft:
+            return cls.single(ModelScheduler(draft))
+        slots = ComputeSlots(max(1, draft.capabilities.parallel_calls))
+        return cls(
+            draft=ModelScheduler(draft, slots=slots), confirm=ModelScheduler(confirm, slots=slots)
+        )
 
     @property
     def dual(self) -> bool:
