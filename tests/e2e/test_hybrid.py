@@ -329,5 +329,7 @@ def test_client_transcripts_are_used_and_late_ones_replaced_by_the_servers(
         ]
         assert metric(local, "echoic_stream_decodes_total", kind="interim") == 0
         assert metric(local, "echoic_stream_decodes_total", kind="final") == len(rest)
+        assert metric(local, "echoic_stream_decode_wait_seconds_count", kind="final") == len(rest)
+        assert metric(local, "echoic_stream_decode_wait_seconds_count", kind="draft") == 0
         assert metric(local, "echoic_stt_requests_total", endpoint="stream", source="client") == 1
         assert metric(local, "echoic_stt_fallbacks_total", **{"from": "client"}) == len(rest)

@@ -107,6 +107,7 @@ def test_metrics_change_with_requests(tmp_path: Path) -> None:
         "echoic_stt_fallbacks_total",
         "echoic_stream_first_partial_seconds",
         "echoic_stream_final_latency_seconds",
+        "echoic_stream_decode_wait_seconds",
         "echoic_stream_frames_dropped_total",
         "echoic_active_streams",
         "echoic_jobs_total",

@@ -397,3 +397,19 @@ def test_compute_slots_hand_over_by_priority_and_forget_cancelled_waiters() -> N
     assert run(scenario()) == ["first", "final", "confirm", "draft"]
     with pytest.raises(ValueError, match="capacity"):
         ComputeSlots(0)
+
+
+def test_every_decode_reports_how_long_it_waited() -> None:
+    async def scenario() -> list[tuple[DecodeKind, float]]:
+        waits: list[tuple[DecodeKind, float]] = []
+        engine = ScriptedEngine.saying("x", delay_s=0.05)
+        scheduler = ModelScheduler(engine, on_wait=lambda kind, s: waits.append((kind, s)))
+        await asyncio.gather(scheduler.submit(final(1, "a")), scheduler.submit(request(2, "a")))
+        await scheduler.aclose()
+        return waits
+
+    (first, first_wait), (second, second_wait) = run(scenario())
+
+    assert (first, second) == (DecodeKind.FINAL, DecodeKind.DRAFT)
+    assert first_wait < 0.04
+    assert second_wait >= 0.04  # queued behind the final's 50 ms

@@ -107,7 +107,10 @@ def build_state(
         cuda_devices=machine["cuda_devices"],
         on_skip=metrics.fallback,
     )
-    hub = StreamHub(models.engine_sync)
+    hub = StreamHub(
+        models.engine_sync,
+        on_wait=lambda model, kind, seconds: metrics.decode_waited(model, kind.value, seconds),
+    )
     gates = ModelGates(settings.model_concurrency, settings.model_queue_timeout_s)
     metrics.add_queue_source(gates.depths)
     metrics.add_queue_source(

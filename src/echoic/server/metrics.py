@@ -36,6 +36,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 # Live-stream latencies: drafts aim at a few hundred milliseconds, finals at about a second.
 _STREAM_BUCKETS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+_WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 QueueDepths = Callable[[], Mapping[str, int]]
 DecodeCounts = Callable[[], Mapping[tuple[str, str], int]]
@@ -83,6 +84,14 @@ class Metrics:
             buckets=_STREAM_BUCKETS,
             registry=r,
         )
+        self.decode_wait = Histogram(
+            "echoic_stream_decode_wait_seconds",
+            "Live streams: how long a decode request waited in its model's scheduler before it "
+            "started, by model and kind (final, confirm, draft).",
+            ["model", "kind"],
+            buckets=_WAIT_BUCKETS,
+            registry=r,
+        )
         self.frames_dropped = Counter(
             "echoic_stream_frames_dropped",
             "Live streams: audio frames dropped because the server fell behind.",
@@ -104,6 +113,9 @@ class Metrics:
     def add_decode_source(self, source: DecodeCounts) -> None:
         """Register a callable read at every scrape: (model, kind) → live-stream decodes run."""
         self._decodes.sources.append(source)
+
+    def decode_waited(self, model: str, kind: str, seconds: float) -> None:
+        self.decode_wait.labels(model, kind).observe(max(0.0, seconds))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

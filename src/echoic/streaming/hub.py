@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from functools import partial
 
 from echoic.engines.base import Engine
+from echoic.streaming.decoding import DecodeKind
 from echoic.streaming.live import LiveStream
 from echoic.streaming.scheduler import ComputeSlots, ModelScheduler, Schedulers
 from echoic.vad.detector import SpeechDetector
@@ -22,8 +24,15 @@ EngineGetter = Callable[[str], Engine]
 
 
 class StreamHub:
-    def __init__(self, engines: EngineGetter) -> None:
+    def __init__(
+        self,
+        engines: EngineGetter,
+        *,
+        on_wait: Callable[[str, DecodeKind, float], None] | None = None,
+    ) -> None:
+        """``on_wait(model, kind, seconds)`` hears how long each live decode waited to start."""
         self._engines = engines
+        self._on_wait = on_wait
         self._schedulers: dict[str, ModelScheduler] = {}
         self._streams: set[LiveStream] = set()
         self._closing = False
@@ -55,7 +64,10 @@ class StreamHub:
             engine = self._engines(model)
             if self._slots is None:  # the engines of a server share one device configuration
                 self._slots = ComputeSlots(max(1, engine.capabilities.parallel_calls))
-            scheduler = ModelScheduler(engine, slots=self._slots)
+            on_wait = None
+            if self._on_wait is not None:
+                on_wait = partial(self._on_wait, model)
+            scheduler = ModelScheduler(engine, slots=self._slots, on_wait=on_wait)
             self._schedulers[model] = scheduler
         return scheduler
 

@@ -24,7 +24,7 @@ import heapq
 import itertools
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from echoic.clock import Clock, SystemClock
@@ -42,6 +42,9 @@ class _Job:
     future: asyncio.Future[DecodeResult]
     queued_at: float
 
+
+#: Told how long each decode waited to start (kind, seconds): queue and compute slot together.
+WaitObserver = Callable[[DecodeKind, float], None]
 
 #: Who gets a free compute slot first (lower first).
 PRIORITY = {DecodeKind.FINAL: 0, DecodeKind.CONFIRM: 1, DecodeKind.DRAFT: 2}
@@ -122,6 +125,7 @@ class ModelScheduler:
         workers: int | None = None,
         max_queued_drafts: int = 64,
         slots: ComputeSlots | None = None,
+        on_wait: WaitObserver | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.engine = engine
@@ -129,6 +133,7 @@ class ModelScheduler:
         self._clock = clock or SystemClock()
         self._max_drafts = max_queued_drafts
         self.slots = slots
+        self._on_wait = on_wait
         self._finals: deque[_Job] = deque()
         # session → its newest queued request of the kind; oldest session first
         self._confirms: OrderedDict[str, _Job] = OrderedDict()
@@ -251,6 +256,8 @@ class ModelScheduler:
         request = job.request
         started = self._clock.now()
         self.stats.wait_s_total += started - job.queued_at
+        if self._on_wait is not None:
+            self._on_wait(request.kind, started - job.queued_at)
         try:
             transcript = await self.engine.transcribe(request.audio, request.options)
         except EchoicError as exc:
