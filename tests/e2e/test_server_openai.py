@@ -190,9 +190,13 @@ def test_logs_are_json_with_request_ids(server: ServerProcess) -> None:
     assert any(line.get("message") == "ready" for line in lines)
 
 
-def test_websocket_streams_a_session_in_real_time(server: ServerProcess, shared_dir: Path) -> None:
+@pytest.mark.parametrize("mode", ["single", "speculative"])
+def test_websocket_streams_a_session_in_real_time(
+    server: ServerProcess, shared_dir: Path, mode: str
+) -> None:
     """The `websockets` package, over a real socket, at a microphone's pace (20 ms chunks by
-    the wall clock): drafts, then finals that say what the batch transcript of the file says."""
+    the wall clock): drafts (and in speculative mode confirmations), then finals that say what
+    the batch transcript of the file says."""
     session = shared_dir / "eval/dev/sessions/session_02.wav"  # 34 s, 7 utterances, noise bed
     audio = decode_audio(session)
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
@@ -200,7 +204,8 @@ def test_websocket_streams_a_session_in_real_time(server: ServerProcess, shared_
 
     async def stream() -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
-        async with websockets.connect(f"{server.ws}/v1/listen?sample_rate=16000") as ws:
+        url = f"{server.ws}/v1/listen?sample_rate=16000&mode={mode}"
+        async with websockets.connect(url) as ws:
 
             async def receive() -> None:
                 async for message in ws:
@@ -218,12 +223,15 @@ def test_websocket_streams_a_session_in_real_time(server: ServerProcess, shared_
     events = asyncio.run(stream())
     kinds = [e["type"] for e in events]
     assert kinds[0] == "ready"
+    assert (events[0]["mode"], events[0]["models"]) == (mode, ["tiny.en"])
     assert kinds[-1] == "end"
     assert [e["seq"] for e in events] == sorted({e["seq"] for e in events})
     finals = [e for e in events if e["type"] == "final"]
-    drafts = [e for e in events if e["type"] == "partial" and e["confidence"] == "draft"]
+    partials = [e for e in events if e["type"] == "partial"]
     assert len(finals) >= 6
-    assert drafts
+    assert {p["confidence"] for p in partials} == (
+        {"draft", "confirmed"} if mode == "speculative" else {"draft"}
+    )
     assert all(f["source"] == "local" and f["latency"]["total_ms"] < 3000 for f in finals)
     assert events[-1]["usage"]["frames_dropped"] == 0
 
