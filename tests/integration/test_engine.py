@@ -12,7 +12,7 @@ import pytest
 
 from echoic.audio import decode_audio
 from echoic.bench.text import count_errors
-from echoic.engines.faster_whisper import FasterWhisperEngine
+from echoic.engines.faster_whisper import FasterWhisperEngine, decode_kwargs
 from echoic.engines.registry import EnginePool
 from echoic.errors import InvalidRequestError
 from echoic.types import SAMPLE_RATE, Task, TranscribeOptions
@@ -113,6 +113,24 @@ def test_long_audio_goes_through_the_batched_pipeline_with_progress(
     sequential = tiny.transcribe_sync(audio, replace(options, batched=False))
     assert not sequential.metadata.batched
     assert count_errors(" ".join([JFK] * 6), sequential.text).wer < 0.05
+
+
+def test_long_audio_spreads_its_chunks_over_the_workers_with_the_stock_pipelines_result(
+    tiny: FasterWhisperEngine, shared_dir: Path
+) -> None:
+    from faster_whisper import BatchedInferencePipeline
+
+    reading = decode_audio(shared_dir / "eval/dev/longform/ljspeech_LJ001_chapter.wav")
+    audio = reading[: 100 * SAMPLE_RATE]  # four VAD chunks or more: one call each
+    options = TranscribeOptions(temperature=0.0, language="en", batched=True)
+    ours = tiny.transcribe_sync(audio, options)
+    stock, _ = BatchedInferencePipeline(tiny.whisper_model).transcribe(
+        audio, batch_size=options.batch_size, **decode_kwargs(options)
+    )
+    expected = [(round(s.start, 2), round(s.end, 2), s.text.strip()) for s in stock]
+    assert ours.metadata.batched
+    assert len(expected) >= 4
+    assert [(round(s.start, 2), round(s.end, 2), s.text) for s in ours.segments] == expected
 
 
 def test_concurrent_async_callers_share_one_model(pool: EnginePool, jfk: np.ndarray) -> None:

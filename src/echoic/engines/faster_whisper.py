@@ -1,9 +1,10 @@
 """The local engine: Whisper through faster-whisper / CTranslate2 (CPU int8 by default, CUDA too).
 
-One :class:`FasterWhisperEngine` owns one loaded model and one inference thread; every caller
-shares it (see :class:`echoic.engines.registry.EnginePool`). Short audio goes through the
-sequential decoder; long audio through ``BatchedInferencePipeline`` over Silero VAD chunks,
-which is about twice as fast on two cores (DESIGN.md §10).
+One :class:`FasterWhisperEngine` owns one loaded model and one inference thread per
+CTranslate2 worker (one per core on CPU); every caller shares it (see
+:class:`echoic.engines.registry.EnginePool`). Short audio goes through the sequential decoder;
+long audio through ``BatchedInferencePipeline`` over Silero VAD chunks, its chunks spread over
+the workers (:mod:`echoic.engines.batched`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -125,12 +125,14 @@ class FasterWhisperEngine:
                 f"could not load model {model.name!r} from {model.path}: {exc}"
             ) from exc
         self.load_s = time.perf_counter() - started
-        self._batched: Any = None
-        self._batched_lock = threading.Lock()
         # One Python thread per CTranslate2 worker: that many calls run side by side on one
         # copy of the weights.
         self._executor = ThreadPoolExecutor(
             max_workers=self._workers, thread_name_prefix=f"echoic-{model.name}"
+        )
+        # The chunks of a long file's batches, spread over the workers (engines/batched.py).
+        self._chunk_executor = ThreadPoolExecutor(
+            max_workers=self._workers, thread_name_prefix=f"echoic-{model.name}-chunks"
         )
         self._closed = False
         log.info(
@@ -296,12 +298,9 @@ class FasterWhisperEngine:
             )
 
     def _batched_pipeline(self) -> Any:
-        with self._batched_lock:  # two worker threads may ask at once
-            if self._batched is None:
-                from faster_whisper import BatchedInferencePipeline
+        from echoic.engines.batched import ChunkParallelPipeline
 
-                self._batched = BatchedInferencePipeline(model=self._model)
-            return self._batched
+        return ChunkParallelPipeline(self._model, self._chunk_executor, ways=self._workers)
 
     @staticmethod
     def _collect(
@@ -356,3 +355,4 @@ class FasterWhisperEngine:
     async def aclose(self) -> None:
         self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._chunk_executor.shutdown(wait=True, cancel_futures=True)
