@@ -150,3 +150,16 @@ def test_models_commands(tmp_path: Path) -> None:
     done = run("models", "path", "whisper-9000", env=empty)
     assert done.returncode == 2
     assert "unknown model" in done.stderr
+
+
+def test_bench_rest_starts_and_stops_its_own_server(jfk_wav: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rest.json"
+    done = run(
+        "bench", "rest", jfk_wav, "--clients", "1", "--seconds", "1", "-o", out,
+        env={"ECHOIC_DATA_DIR": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [level] = json.loads(out.read_text())["levels"]
+    assert level["requests"] >= 1
+    assert level["errors"] == 0
+    assert "REST throughput" in done.stdout

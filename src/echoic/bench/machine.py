@@ -37,7 +37,7 @@ def machine_info(
 ) -> MachineInfo:
     return MachineInfo(
         cpu_count=os.cpu_count() or 1,
-        cpu_model=_cpu_model(),
+        cpu_model=cpu_model(),
         platform=platform.platform(),
         python=sys.version.split()[0],
         ctranslate2=_version("ctranslate2"),
@@ -65,7 +65,8 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

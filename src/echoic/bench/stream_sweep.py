@@ -197,16 +197,16 @@ def largest_holding(verdicts: Sequence[tuple[int, Verdict]]) -> int | None:
     return best
 
 
-def parse_levels(text: str) -> tuple[int, ...]:
+def parse_levels(text: str, what: str = "stream counts") -> tuple[int, ...]:
     """``"1,2,4,8"`` → ``(1, 2, 4, 8)``: positive, strictly increasing."""
     try:
         levels = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError as exc:
-        raise ValueError(f"not a comma-separated list of stream counts: {text!r}") from exc
+        raise ValueError(f"not a comma-separated list of {what}: {text!r}") from exc
     if not levels or any(k < 1 for k in levels):
-        raise ValueError(f"stream counts must be positive integers: {text!r}")
+        raise ValueError(f"{what} must be positive integers: {text!r}")
     if any(b <= a for a, b in itertools.pairwise(levels)):
-        raise ValueError(f"stream counts must increase: {text!r}")
+        raise ValueError(f"{what} must increase: {text!r}")
     return levels
 
 
