@@ -22,11 +22,11 @@ from echoic.clock import Clock, ManualClock
 from echoic.engines.base import ProgressCallback
 from echoic.engines.scripted import ScriptedEngine, Step
 from echoic.errors import EngineError
+from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.live import LiveStream
 from echoic.streaming.runner import Control, RunnerConfig, StreamAborted
 from echoic.streaming.scheduler import ModelScheduler
-from echoic.streaming.session import StreamConfig
 from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions, Transcript
 from echoic.vad import EnergyVad, SpeechDetector, VadConfig
 from tests.stream_kit import RmsDetector, chunks, noise, run_async, samples, silence, speech

@@ -35,9 +35,9 @@ from echoic.bench.stream_metrics import (
 from echoic.bench.stream_result import BatchRun, SessionRun, StreamBenchResult
 from echoic.bench.text import count_errors
 from echoic.cli import cli
+from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.scheduler import SchedulerStats
-from echoic.streaming.session import StreamConfig
 from echoic.types import TranscribeOptions
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -15,9 +15,9 @@ import pytest
 from echoic.engines.scripted import ScriptedEngine
 from echoic.errors import ProviderUnavailableError
 from echoic.streaming.client import ClientTranscript, ClientWord
+from echoic.streaming.config import StreamConfig
 from echoic.streaming.decoding import DecodeKind, DecodeRequest, DecodeResult, Output
 from echoic.streaming.events import EventType
-from echoic.streaming.session import StreamConfig
 from echoic.types import Fallback
 from tests.stream_kit import silence, speech
 from tests.unit.test_stream_session import CONFIG, QUIET, T0, Driver, at, standard_utterance

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from echoic.engines.scripted import ScriptedEngine
 from echoic.errors import EchoicError, EngineError, EngineTimeoutError
+from echoic.streaming.config import StreamConfig
 from echoic.streaming.decoding import (
     DecodeKind,
     DecodeRequest,
@@ -35,7 +36,7 @@ from echoic.streaming.decoding import (
     Output,
 )
 from echoic.streaming.events import Event, EventType
-from echoic.streaming.session import StreamConfig, StreamSession
+from echoic.streaming.session import StreamSession
 from echoic.streaming.stable import Stabilizer
 from echoic.streaming.utterance import Utterance, UtteranceState
 from echoic.types import SAMPLE_RATE, Audio

@@ -61,11 +61,11 @@ from echoic.bench.stream_result import (
 from echoic.bench.text import count_errors
 from echoic.engines.faster_whisper import DeviceConfig, FasterWhisperEngine, resolve_device
 from echoic.engines.registry import EnginePool
+from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.live import LiveStream, file_chunks, stream_language
 from echoic.streaming.runner import StreamAborted
 from echoic.streaming.scheduler import Schedulers, SchedulerStats
-from echoic.streaming.session import StreamConfig
 from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions
 from echoic.vad.silero import SileroVad
 

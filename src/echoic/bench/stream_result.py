@@ -21,9 +21,9 @@ from echoic.bench.stream_metrics import (
     spread,
 )
 from echoic.bench.text import WordCounts, total
+from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import EventType
 from echoic.streaming.scheduler import SchedulerStats
-from echoic.streaming.session import StreamConfig
 from echoic.types import TranscribeOptions
 
 #: The fields of the runner's per-utterance latency records that the report breaks down.

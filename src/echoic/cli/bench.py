@@ -333,7 +333,7 @@ def bench_stream(
     from echoic.bench import default_report_path
     from echoic.bench.stream import StreamBenchOptions, run_stream_bench
     from echoic.bench.stream_report import print_stream_table, write_stream_report
-    from echoic.streaming.session import StreamConfig
+    from echoic.streaming.config import StreamConfig
 
     compare = compare or mode == "speculative"
     if compare and concurrency is not None:

@@ -30,12 +30,12 @@ from echoic.cli.app import (
     settings_of,
 )
 from echoic.engines.faster_whisper import FasterWhisperEngine
+from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.live import LiveStream, file_chunks, stream_language
 from echoic.streaming.modes import StreamMode, stream_models
 from echoic.streaming.runner import StreamAborted
 from echoic.streaming.scheduler import Schedulers
-from echoic.streaming.session import StreamConfig
 from echoic.types import SAMPLE_RATE
 from echoic.vad.detector import SpeechDetector
 from echoic.vad.energy import EnergyVad

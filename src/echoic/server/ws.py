@@ -27,6 +27,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from echoic.errors import EchoicError, RateLimitedError, UnauthorizedError
 from echoic.routing import Providers
 from echoic.settings import Settings
+from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.hub import StreamHub
 from echoic.streaming.live import LiveStream, stream_language
@@ -40,7 +41,6 @@ from echoic.streaming.protocol import (
     parse_transcript,
 )
 from echoic.streaming.runner import Control
-from echoic.streaming.session import StreamConfig
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,10 @@ from echoic.audio.pcm import Resampler
 from echoic.clock import Clock, SystemClock
 from echoic.engines.base import Engine
 from echoic.streaming.client import ClientTranscript
+from echoic.streaming.config import StreamConfig
 from echoic.streaming.runner import Control, Emit, RunnerConfig, StreamRunner
 from echoic.streaming.scheduler import ModelScheduler, Schedulers
-from echoic.streaming.session import StreamConfig, StreamSession
+from echoic.streaming.session import StreamSession
 from echoic.types import SAMPLE_RATE, Audio
 from echoic.vad.detector import SpeechDetector
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from echoic.audio.pcm import pcm_to_float32
 from echoic.errors import AudioError
 from echoic.streaming.client import ClientTranscript, ClientWord
+from echoic.streaming.config import StreamConfig
 from echoic.streaming.modes import StreamMode
-from echoic.streaming.session import StreamConfig
 from echoic.types import Audio, AudioEncoding, SttMode
 
 MAX_FRAME_BYTES = 256 * 1024  # 4 s of 16 kHz s16 mono; far above any real-time chunk

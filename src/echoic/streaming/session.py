@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from echoic.errors import (
     SupersededError,
 )
 from echoic.streaming.client import ClientTranscript, build_client_transcript
+from echoic.streaming.config import StreamConfig
 from echoic.streaming.decoding import (
     DecodeKind,
     DecodeRequest,
@@ -38,9 +39,10 @@ from echoic.streaming.decoding import (
     Output,
 )
 from echoic.streaming.events import Event, EventStamper, EventType
-from echoic.streaming.speculative import Merger, MergeStrategy
+from echoic.streaming.finals import final_fields, final_latency, ms, seconds
+from echoic.streaming.speculative import Merger
 from echoic.streaming.utterance import TERMINAL, Utterance, UtteranceState
-from echoic.types import SAMPLE_RATE, Audio, Fallback, SttMode, TranscribeOptions, Transcript
+from echoic.types import SAMPLE_RATE, Audio, Fallback, Transcript
 from echoic.vad.detector import SpeechDetector
 from echoic.vad.state import (
     Endpointer,
@@ -48,76 +50,9 @@ from echoic.vad.state import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
-    VadConfig,
     VadEvent,
     VadState,
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class StreamConfig:
-    #: Tuned on the dev sessions in real time (tiny.en; `echoic bench stream`): against the
-    #: VAD's own defaults (500 ms silence, 300 ms pre-roll, 100 ms tail), 450/500/200 gave final
-    #: latency P95 0.72 s instead of 0.755 s and streaming WER 8.3 % instead of 9.1 %: the longer
-    #: pre-roll and tail stop word edges from falling between two utterances.
-    vad: VadConfig = field(
-        default_factory=lambda: VadConfig(silence_ms=450, pre_roll_ms=500, tail_ms=200)
-    )
-    interim_results: bool = True
-    #: Speech buffered (pre-roll included) before the first draft.
-    draft_min_ms: int = 500
-    #: New audio between two drafts; a draft still running delays the next (coalescing).
-    draft_interval_ms: int = 250
-    #: Start the final decode this early, before the endpoint is confirmed.
-    speculative_final: bool = True
-    #: Drafts: greedy, encoder input = window + 2 s (cheap; a draft is replaced anyway).
-    draft_options: TranscribeOptions = field(
-        default_factory=lambda: TranscribeOptions(beam_size=1, vad_filter=False, encoder_pad_s=2.0)
-    )
-    #: Finals: beam 5, window + 5 s, which matched full 30 s windows' WER on the dev sessions
-    #: (7.95 % both; + 2 s gave 9.5 %) at a third of the cost.
-    final_options: TranscribeOptions = field(
-        default_factory=lambda: TranscribeOptions(
-            beam_size=5, vad_filter=False, encoder_pad_s=5.0, word_timestamps=True
-        )
-    )
-    #: Dual-model mode: confirm the open utterance with the heavy model every this many ms of
-    #: new audio (and at VAD pauses inside it). ``None``: no interim confirmations.
-    confirm_interval_ms: int | None = None
-    merge: MergeStrategy = MergeStrategy.PATCH
-    #: Dual-model mode: when the newest draft of an ending utterance has an average token
-    #: log-probability of at least this, the drafting model makes the final (with the final
-    #: options) and the heavy pass is skipped. ``None``: the confirming model makes every final.
-    skip_confirm_logprob: float | None = None
-    #: End an utterance after this much silence when the speculative final ends a sentence
-    #: (``.``, ``?``, ``!``); ``None``: always wait ``vad.silence_ms``. Off by default: on the dev
-    #: sessions it split more utterances at sentence ends (WER 10.6 % vs 8.7 %) and did not
-    #: lower final latency P95.
-    early_endpoint_ms: int | None = None
-    #: Audio the session keeps: the longest utterance plus its pre-roll and some slack.
-    buffer_s: float = 40.0
-    #: The client transcribes on its own device and hands each utterance's text in
-    #: (:meth:`StreamSession.client_transcript`): no drafts, no decodes, unless it is late.
-    client_transcripts: bool = False
-    #: How long after an utterance ends the session waits for the client's transcript before
-    #: decoding the audio itself (and reporting a ``fallback``).
-    client_grace_ms: int = 2000
-
-    def with_language(self, language: str | None) -> StreamConfig:
-        return replace(
-            self,
-            draft_options=replace(self.draft_options, language=language),
-            final_options=replace(self.final_options, language=language),
-        )
-
-    def with_mode(self, mode: SttMode | None) -> StreamConfig:
-        """Finals and confirmations route by ``mode``; drafts stay local (cheap, frequent and
-        replaced anyway: not worth a remote call each)."""
-        return replace(
-            self,
-            draft_options=replace(self.draft_options, mode=SttMode.FORCE_LOCAL),
-            final_options=replace(self.final_options, mode=mode),
-        )
 
 
 class StreamSession:
@@ -403,7 +338,7 @@ class StreamSession:
                     EventType.SPEECH_STARTED,
                     now,
                     utterance_id=utterance.id,
-                    audio_start_s=_seconds(event.start_sample),
+                    audio_start_s=seconds(event.start_sample),
                 )
             )
         elif isinstance(event, SpeechPaused) and self._open is not None:
@@ -427,7 +362,7 @@ class StreamSession:
                     EventType.SPEECH_ENDED,
                     now,
                     utterance_id=utterance.id,
-                    audio_end_s=_seconds(event.end_sample),
+                    audio_end_s=seconds(event.end_sample),
                     reason=utterance.end_reason,
                 )
             )
@@ -551,8 +486,8 @@ class StreamSession:
             **fields,
             source=transcript.metadata.provider,
             model=transcript.metadata.model or self.model,
-            audio_start_s=_seconds(request.start_sample),
-            audio_end_s=_seconds(request.end_sample),
+            audio_start_s=seconds(request.start_sample),
+            audio_end_s=seconds(request.end_sample),
         )
 
     def _fallbacks(
@@ -718,72 +653,28 @@ class StreamSession:
         return out
 
     def _final_event(self, utterance: Utterance, transcript: Transcript, now: float) -> Event:
-        request = utterance.final_request  # None for a client's transcript
-        start_sample = request.start_sample if request else utterance.start_sample
-        offset = start_sample / SAMPLE_RATE
-        segments = [
-            {
-                "id": s.id,
-                "start": round(s.start + offset, 3),
-                "end": round(s.end + offset, 3),
-                "text": s.text,
-                "confidence": s.confidence,
-            }
-            for s in transcript.segments
-        ]
-        words = transcript.words
         result = utterance.final_result
         assert result is not None
         return self._stamp(
             EventType.FINAL,
             now,
-            utterance_id=utterance.id,
-            window_id=request.id if request else None,
-            text=transcript.text,
-            confidence="confirmed",
-            segments=segments,
-            words=None
-            if words is None
-            else [
-                {
-                    "word": w.word,
-                    "start": round(w.start + offset, 3),
-                    "end": round(w.end + offset, 3),
-                    "probability": round(w.probability, 4),
-                }
-                for w in words
-            ],
-            language=transcript.language,
-            source=transcript.metadata.provider,
-            model=transcript.metadata.model or self.model,
-            corrects_window_ids=list(utterance.uncorrected),
-            audio_start_s=_seconds(utterance.start_sample),
-            audio_end_s=_seconds(utterance.end_sample or start_sample),
-            latency=self._latency(utterance, result, now),
+            **final_fields(utterance, transcript, model=self.model),
+            latency=final_latency(utterance, result, now),
         )
-
-    def _latency(self, utterance: Utterance, result: DecodeResult, now: float) -> dict[str, int]:
-        arrival = utterance.speech_end_arrival or now
-        ended = utterance.ended_at or now
-        return {
-            "stt_ms": _ms(result.finished_at - result.started_at),
-            "endpoint_ms": _ms(ended - arrival),
-            "total_ms": _ms(now - arrival),
-        }
 
     def _record(
         self, utterance: Utterance, now: float, result: DecodeResult | None
     ) -> LatencyRecord:
         request = utterance.final_request
-        latency = self._latency(utterance, result, now) if result else {}
+        latency = final_latency(utterance, result, now) if result else {}
         samples = (utterance.end_sample or self._processed) - utterance.start_sample
         return LatencyRecord(
             session_id=self.session_id,
             utterance_id=utterance.id,
             state=utterance.state.value,
-            capture_ms=_ms(samples / SAMPLE_RATE),
+            capture_ms=ms(samples / SAMPLE_RATE),
             endpoint_ms=latency.get("endpoint_ms", 0),
-            queue_ms=_ms(result.started_at - request.created_at) if result and request else 0,
+            queue_ms=ms(result.started_at - request.created_at) if result and request else 0,
             stt_ms=latency.get("stt_ms", 0),
             total_ms=latency.get("total_ms", 0),
             frames=samples // self._window,
@@ -828,11 +719,3 @@ def _source(result: DecodeResult | None) -> str:
     if result is None or result.transcript is None:
         return "none"
     return result.transcript.metadata.provider
-
-
-def _seconds(samples: int) -> float:
-    return round(samples / SAMPLE_RATE, 3)
-
-
-def _ms(seconds: float) -> int:
-    return max(0, round(seconds * 1000))
