@@ -413,3 +413,27 @@ def test_every_decode_reports_how_long_it_waited() -> None:
     assert (first, second) == (DecodeKind.FINAL, DecodeKind.DRAFT)
     assert first_wait < 0.04
     assert second_wait >= 0.04  # queued behind the final's 50 ms
+
+
+def test_a_waiter_cancelled_just_before_a_release_leaves_the_slots_consistent() -> None:
+    async def scenario() -> tuple[BaseException | None, int, int]:
+        slots = ComputeSlots(1)
+        held = slots.hold(0)
+        await held.__aenter__()
+
+        async def wait_for_a_slot() -> None:
+            async with slots.hold(1):
+                raise AssertionError("never runs: cancelled while waiting")
+
+        waiter = asyncio.create_task(wait_for_a_slot())
+        await asyncio.sleep(0)
+        assert slots.waiting == 1
+        waiter.cancel()  # its future is cancelled now; the task has not resumed yet
+        await held.__aexit__(None, None, None)  # the release pops and skips the cancelled waiter
+        [outcome] = await asyncio.gather(waiter, return_exceptions=True)
+        return outcome, slots.busy, slots.waiting
+
+    outcome, busy, waiting = run(scenario())
+
+    assert isinstance(outcome, asyncio.CancelledError)
+    assert (busy, waiting) == (0, 0)

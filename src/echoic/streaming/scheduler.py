@@ -93,7 +93,7 @@ class ComputeSlots:
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled():
                 self._release()  # handed a slot just as it was cancelled: pass it on
-            else:
+            elif waiter in self._waiters:  # a release may have popped and skipped it already
                 self._waiters.remove(waiter)
                 heapq.heapify(self._waiters)
             raise
