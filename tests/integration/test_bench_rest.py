@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,28 @@ def test_a_server_that_never_answers_is_a_clear_error(shared_dir: Path) -> None:
     )
     with pytest.raises(ServerUnavailableError, match=r"did not answer /ready within 0\.5 s"):
         run_rest_bench(options)
+
+
+def test_a_server_that_answers_no_request_is_a_clear_error(
+    tmp_path: Path, shared_dir: Path
+) -> None:
+    with server_process(
+        ["--fail", "-1"], tmp_path, env={"ECHOIC_RATE_LIMIT": ""}, module="tests.scripted_server"
+    ) as server:
+        options = RestBenchOptions(
+            file=shared_dir / JFK_PATH, url=server.url, clients=(1,), seconds=0.3
+        )
+        with pytest.raises(ServerUnavailableError, match=r"no request succeeded .* HTTP 5\d\d"):
+            run_rest_bench(options)
+
+
+def test_a_server_that_cannot_start_is_reported_at_once(
+    tmp_path: Path, shared_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ECHOIC_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ECHOIC_MODELS_DIR", str(tmp_path / "no-models"))
+    options = RestBenchOptions(file=shared_dir / JFK_PATH, seconds=0.3, ready_timeout_s=60)
+    started = time.monotonic()
+    with pytest.raises(ServerUnavailableError, match=r"not ready|exited"):
+        run_rest_bench(options)
+    assert time.monotonic() - started < 30

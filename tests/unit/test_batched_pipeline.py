@@ -66,3 +66,27 @@ def test_one_call_per_batch_with_one_worker_or_word_timestamps(
     assert out == [["segment 0"], ["segment 1"], ["segment 2"]]
     assert [ids for ids, _ in calls] == [[0, 1, 2]]
     assert not calls[0][1].startswith("chunks")  # on the caller's thread
+
+
+def test_a_failing_chunk_cancels_the_chunks_not_yet_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ran: list[int] = []
+
+    def forward(
+        self: Any, features: Any, tokenizer: Any, chunks_metadata: list[Any], options: Any
+    ) -> list[Any]:
+        chunk = int(features[0][0, 0])
+        ran.append(chunk)
+        if chunk == 0:
+            raise RuntimeError("decoder failure")
+        time.sleep(0.05)
+        return [[f"segment {chunk}"]]
+
+    monkeypatch.setattr(BatchedInferencePipeline, "forward", forward)
+    features, meta = batch(8)
+    with ThreadPoolExecutor(2, thread_name_prefix="chunks") as executor:
+        pipeline = ChunkParallelPipeline(None, executor, ways=2)
+        with pytest.raises(RuntimeError, match="decoder failure"):
+            pipeline.forward(features, None, meta, SimpleNamespace(word_timestamps=False))
+    assert len(ran) <= 3  # chunk 0, the one beside it, at most one more: not all eight

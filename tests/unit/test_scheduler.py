@@ -373,7 +373,7 @@ def test_compute_slots_hand_over_by_priority_and_forget_cancelled_waiters() -> N
         order: list[str] = []
 
         async def use(name: str, priority: int) -> None:
-            async with slots.hold(priority):
+            async with slots.hold(lambda: priority):
                 order.append(name)
                 await asyncio.sleep(0.01)
 
@@ -418,11 +418,11 @@ def test_every_decode_reports_how_long_it_waited() -> None:
 def test_a_waiter_cancelled_just_before_a_release_leaves_the_slots_consistent() -> None:
     async def scenario() -> tuple[BaseException | None, int, int]:
         slots = ComputeSlots(1)
-        held = slots.hold(0)
+        held = slots.hold(lambda: 0)
         await held.__aenter__()
 
         async def wait_for_a_slot() -> None:
-            async with slots.hold(1):
+            async with slots.hold(lambda: 1):
                 raise AssertionError("never runs: cancelled while waiting")
 
         waiter = asyncio.create_task(wait_for_a_slot())
@@ -437,3 +437,27 @@ def test_a_waiter_cancelled_just_before_a_release_leaves_the_slots_consistent() 
 
     assert isinstance(outcome, asyncio.CancelledError)
     assert (busy, waiting) == (0, 0)
+
+
+def test_a_final_arriving_while_its_worker_waits_at_draft_priority_goes_first() -> None:
+    async def scenario() -> list[tuple[str, int]]:
+        slots = ComputeSlots(1)
+        x_engine = ScriptedEngine.saying("x", delay_s=0.03)
+        y_engine = ScriptedEngine.saying("y", delay_s=0.03)
+        x = ModelScheduler(x_engine, workers=1, slots=slots)
+        y = ModelScheduler(y_engine, workers=2, slots=slots)
+        futures = [y.submit(request(1, "a"))]
+        await asyncio.sleep(0.005)  # y's draft 1 holds the only slot
+        futures.append(y.submit(request(2, "b")))  # y's second worker waits at draft priority
+        await asyncio.sleep(0.001)
+        futures.append(x.submit(request(3, "c")))  # so does x's worker, after it
+        await asyncio.sleep(0.005)
+        futures.append(x.submit(final(4, "c")))  # x's waiting worker now has a final
+        await asyncio.gather(*futures)
+        await x.aclose()
+        await y.aclose()
+        calls = [("x", c) for c in x_engine.calls] + [("y", c) for c in y_engine.calls]
+        calls.sort(key=lambda item: item[1].started_at)
+        return [(model, ran_id(call)) for model, call in calls]
+
+    assert run(scenario()) == [("y", 1), ("x", 4), ("y", 2), ("x", 3)]

@@ -75,6 +75,8 @@ class RestLevel:
     errors: int
     seconds: float
     latencies_s: tuple[float, ...] = field(repr=False)
+    #: What the first failed request got (status and body, or the transport error).
+    first_error: str | None = None
 
     @property
     def req_per_s(self) -> float:
@@ -98,6 +100,7 @@ class RestLevel:
             "latency_p50_s": None if p50 is None else round(p50, 3),
             "latency_p95_s": None if p95 is None else round(p95, 3),
             "latency_max_s": round(max(self.latencies_s), 3) if self.latencies_s else None,
+            "first_error": self.first_error,
         }
 
 
@@ -137,36 +140,47 @@ def run_rest_bench(
     options: RestBenchOptions, *, on_level: Callable[[RestLevel], None] | None = None
 ) -> RestBenchResult:
     """Run every client count against the server; raises :class:`InvalidRequestError` for a
-    file that is not audio and :class:`ServerUnavailableError` for a server that never answers
-    ``/ready``."""
+    missing file (an :class:`~echoic.errors.AudioError` for one that is not audio) and
+    :class:`ServerUnavailableError` for a server that exits, never answers ``/ready``, or
+    answers no request of a level."""
     if not options.file.is_file():
         raise InvalidRequestError(f"{options.file}: no such file")
     audio_s = probe_audio(options.file).duration_s or 0.0
     body = options.file.read_bytes()
-    with _server(options) as url:
-        _wait_ready(url, options.ready_timeout_s)
-        asyncio.run(_level(url, body, options, clients=1, seconds=min(2.0, options.seconds)))
+    with _server(options) as (url, process):
+        _wait_ready(url, options.ready_timeout_s, process)
+        warm_up = _level(url, body, options, clients=1, seconds=min(2.0, options.seconds))
+        _check(asyncio.run(warm_up))
         levels = []
         for clients in options.clients:
             level = asyncio.run(
                 _level(url, body, options, clients=clients, seconds=options.seconds)
             )
+            _check(level)
             levels.append(level)
             if on_level is not None:
                 on_level(level)
     return RestBenchResult(options=options, url=url, audio_s=audio_s, levels=tuple(levels))
 
 
+def _check(level: RestLevel) -> None:
+    """A level in which no request succeeded measures nothing: say why instead."""
+    if level.requests == 0:
+        raise ServerUnavailableError(
+            f"no request succeeded with {level.clients} client(s); the first failure: "
+            f"{level.first_error or 'none finished in time'}"
+        )
+
+
 async def _level(
     url: str, body: bytes, options: RestBenchOptions, *, clients: int, seconds: float
 ) -> RestLevel:
     latencies: list[float] = []
-    errors = 0
+    failures: list[str] = []
     deadline = time.perf_counter() + seconds
     headers = {"Authorization": f"Bearer {options.api_key}"} if options.api_key else {}
 
     async def client(http: httpx.AsyncClient) -> None:
-        nonlocal errors
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             try:
@@ -175,13 +189,14 @@ async def _level(
                     files={"file": (options.file.name, body)},
                     data={"model": options.model, "response_format": options.response_format},
                 )
-            except httpx.TransportError:
-                errors += 1
+            except httpx.TransportError as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(0.1)  # a server that went away: do not spin
                 continue
             if response.status_code == 200:
                 latencies.append(time.perf_counter() - started)
             else:
-                errors += 1
+                failures.append(f"HTTP {response.status_code}: {response.text[:200]}")
 
     limits = httpx.Limits(max_connections=clients)
     started = time.perf_counter()
@@ -190,26 +205,33 @@ async def _level(
     return RestLevel(
         clients=clients,
         requests=len(latencies),
-        errors=errors,
+        errors=len(failures),
         seconds=time.perf_counter() - started,
         latencies_s=tuple(latencies),
+        first_error=failures[0] if failures else None,
     )
 
 
 @contextlib.contextmanager
-def _server(options: RestBenchOptions) -> Iterator[str]:
+def _server(options: RestBenchOptions) -> Iterator[tuple[str, subprocess.Popen[bytes] | None]]:
+    """The server's URL and, when started here, its process (stopped however the run ends,
+    SIGTERM included)."""
     if options.url is not None:
-        yield options.url.rstrip("/")
+        yield options.url.rstrip("/"), None
         return
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # Loopback, no keys, no rate limit: whatever the caller's environment says.
     env = {**os.environ, "ECHOIC_RATE_LIMIT": "", "ECHOIC_LOG_LEVEL": "warning"}
-    command = [sys.executable, "-m", "echoic", "serve", "--port", str(port)]
+    env |= {"ECHOIC_AUTH": "disabled", "ECHOIC_HOST": "127.0.0.1"}
+    command = [sys.executable, "-m", "echoic", "serve", "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen([*command, "--model", options.model], env=env)
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", server
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.send_signal(signal.SIGINT)
         try:
             server.wait(timeout=60)
@@ -218,17 +240,37 @@ def _server(options: RestBenchOptions) -> Iterator[str]:
             server.wait()
 
 
-def _wait_ready(url: str, timeout_s: float) -> None:
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _wait_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes] | None) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
+        if process is not None and process.poll() is not None:
+            raise ServerUnavailableError(
+                f"echoic serve exited with status {process.returncode} before it was ready"
+            )
         try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
+            ready = httpx.get(f"{url}/ready", timeout=2)
         except httpx.TransportError:
             pass
+        else:
+            if ready.status_code == 200:
+                return
+            if error := _ready_error(ready):  # e.g. the model is not installed
+                raise ServerUnavailableError(f"{url} is not ready: {error}")
         if time.monotonic() >= deadline:
             raise ServerUnavailableError(f"{url} did not answer /ready within {timeout_s:g} s")
         time.sleep(0.2)
+
+
+def _ready_error(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return str(body["error"]) if isinstance(body, dict) and body.get("error") else None
 
 
 def print_rest_table(result: RestBenchResult, console: Console | None = None) -> None:

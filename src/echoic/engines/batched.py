@@ -41,4 +41,9 @@ class ChunkParallelPipeline(BatchedInferencePipeline):  # type: ignore[misc]
             )
             for i in range(len(features))
         ]
-        return [segments for call in calls for segments in call.result()]
+        try:
+            return [segments for call in calls for segments in call.result()]
+        except BaseException:
+            for call in calls:  # the request has failed: chunks not yet started never run
+                call.cancel()
+            raise

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import itertools
 import logging
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from echoic.clock import Clock, SystemClock
 from echoic.engines.base import Engine
@@ -46,28 +45,31 @@ class _Job:
 #: Told how long each decode waited to start (kind, seconds): queue and compute slot together.
 WaitObserver = Callable[[DecodeKind, float], None]
 
-#: Who gets a free compute slot first (lower first).
+#: Who gets a free compute slot first (lower first); a scheduler with nothing queued: last.
 PRIORITY = {DecodeKind.FINAL: 0, DecodeKind.CONFIRM: 1, DecodeKind.DRAFT: 2}
+IDLE = len(PRIORITY)
 
 
-@dataclass(order=True)
+@dataclass(eq=False)
 class _Waiter:
-    priority: int
+    #: Asked at each release: the kind of job the waiter would run now may have changed since
+    #: it started waiting (a final arrived, or a sibling worker took the job).
+    priority: Callable[[], int]
     seq: int
-    future: asyncio.Future[None] = field(compare=False)
+    future: asyncio.Future[None]
 
 
 class ComputeSlots:
     """At most ``capacity`` decodes at once across every scheduler that holds these slots; a
-    freed slot goes to the waiter with the best priority (:data:`PRIORITY`), first come first
-    served within one."""
+    freed slot goes to the waiter whose most urgent queued job is the most urgent now
+    (:data:`PRIORITY`), first come first served among equals."""
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.capacity = capacity
         self.busy = 0
-        self._waiters: list[_Waiter] = []  # a heap
+        self._waiters: list[_Waiter] = []  # a handful: a worker or two per loaded model
         self._seq = itertools.count()
 
     @property
@@ -75,35 +77,36 @@ class ComputeSlots:
         return len(self._waiters)
 
     @contextlib.asynccontextmanager
-    async def hold(self, priority: int) -> AsyncIterator[None]:
+    async def hold(self, priority: Callable[[], int]) -> AsyncIterator[None]:
+        """Hold a slot; ``priority()`` says how urgent the holder's work is while it waits."""
         await self._acquire(priority)
         try:
             yield
         finally:
             self._release()
 
-    async def _acquire(self, priority: int) -> None:
+    async def _acquire(self, priority: Callable[[], int]) -> None:
         if self.busy < self.capacity and not self._waiters:
             self.busy += 1
             return
         waiter = _Waiter(priority, next(self._seq), asyncio.get_running_loop().create_future())
-        heapq.heappush(self._waiters, waiter)
+        self._waiters.append(waiter)
         try:
             await waiter.future
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled():
                 self._release()  # handed a slot just as it was cancelled: pass it on
-            elif waiter in self._waiters:  # a release may have popped and skipped it already
+            elif waiter in self._waiters:  # a release may have dropped it already
                 self._waiters.remove(waiter)
-                heapq.heapify(self._waiters)
             raise
 
     def _release(self) -> None:
-        while self._waiters:
-            waiter = heapq.heappop(self._waiters)
-            if not waiter.future.done():
-                waiter.future.set_result(None)  # the slot passes on; busy stays the same
-                return
+        self._waiters = [w for w in self._waiters if not w.future.done()]
+        if self._waiters:
+            best = min(self._waiters, key=lambda w: (w.priority(), w.seq))
+            self._waiters.remove(best)
+            best.future.set_result(None)  # the slot passes on; busy stays the same
+            return
         self.busy -= 1
 
 
@@ -208,6 +211,10 @@ class ModelScheduler:
             error = SupersededError(f"{job.request.kind} {job.request.id} replaced by a newer one")
             job.future.set_result(DecodeResult(request_id=job.request.id, error=error))
 
+    def _urgency(self) -> int:
+        head = self._head()
+        return IDLE if head is None else PRIORITY[head]
+
     def _head(self) -> DecodeKind | None:
         """The kind of job :meth:`_next` would take."""
         if self._finals:
@@ -237,7 +244,7 @@ class ModelScheduler:
             else:
                 # The job is taken only once a slot is free, so that it is the newest of its
                 # session and the most urgent by then.
-                async with self.slots.hold(PRIORITY[head]):
+                async with self.slots.hold(self._urgency):
                     await self._run_next()
 
     async def _run_next(self) -> None:
@@ -257,7 +264,10 @@ class ModelScheduler:
         started = self._clock.now()
         self.stats.wait_s_total += started - job.queued_at
         if self._on_wait is not None:
-            self._on_wait(request.kind, started - job.queued_at)
+            try:
+                self._on_wait(request.kind, started - job.queued_at)
+            except Exception:  # a metrics bug must not kill the worker every stream shares
+                log.exception("wait observer failed")
         try:
             transcript = await self.engine.transcribe(request.audio, request.options)
         except EchoicError as exc:
