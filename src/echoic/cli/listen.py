@@ -196,7 +196,7 @@ async def _listen(
 
     ready = {
         "models": [e.model_name for e in engines],
-        "mode": (StreamMode.SPECULATIVE if config.confirm_interval_ms else StreamMode.SINGLE).value,
+        "mode": config.mode.value,
         "config": {"realtime": realtime},
     }
     with view or contextlib.nullcontext():

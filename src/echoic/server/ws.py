@@ -260,7 +260,7 @@ class Connection:
                 "config": start.model_dump(exclude={"type"}, mode="json"),
                 "models": models.names,
                 # What the stream does: a remote-only stream has no confirmations to show.
-                "mode": "speculative" if config.confirm_interval_ms is not None else "single",
+                "mode": config.mode.value,
                 "stt_mode": (mode or settings.stt_mode).value,
                 "providers": [p["name"] for p in self.deps.providers.describe()],
                 "interim_results": config.interim_results and not config.client_transcripts,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from echoic.streaming.modes import StreamMode
 from echoic.streaming.speculative import MergeStrategy
 from echoic.types import SttMode, TranscribeOptions
 from echoic.vad.state import VadConfig
@@ -61,6 +62,11 @@ class StreamConfig:
     #: How long after an utterance ends the session waits for the client's transcript before
     #: decoding the audio itself (and reporting a ``fallback``).
     client_grace_ms: int = 2000
+
+    @property
+    def mode(self) -> StreamMode:
+        """What the stream does: speculative when it confirms the open utterance."""
+        return StreamMode.SINGLE if self.confirm_interval_ms is None else StreamMode.SPECULATIVE
 
     def with_language(self, language: str | None) -> StreamConfig:
         return replace(

@@ -178,7 +178,7 @@ class ModelScheduler:
         if request.kind is DecodeKind.FINAL:
             self._finals.append(job)
         else:
-            queue = self._confirms if request.kind is DecodeKind.CONFIRM else self._drafts
+            queue = self._coalesced(request.kind)
             replaced = queue.pop(request.session_id, None)
             if replaced is not None:
                 self._supersede(replaced)
@@ -224,13 +224,17 @@ class ModelScheduler:
         return DecodeKind.DRAFT if self._drafts else None
 
     def _next(self) -> _Job | None:
-        if self._finals:
+        head = self._head()
+        if head is None:
+            return None
+        if head is DecodeKind.FINAL:
             return self._finals.popleft()
-        for queue in (self._confirms, self._drafts):
-            if queue:
-                _, job = queue.popitem(last=False)  # oldest session first: fair rotation
-                return job
-        return None
+        _, job = self._coalesced(head).popitem(last=False)  # oldest session first: fair rotation
+        return job
+
+    def _coalesced(self, kind: DecodeKind) -> OrderedDict[str, _Job]:
+        """The per-session queue of confirmations or drafts."""
+        return self._confirms if kind is DecodeKind.CONFIRM else self._drafts
 
     async def _run(self) -> None:
         while True:
