@@ -8,7 +8,7 @@ SAMPLE := samples/beckett.wav
 PYTEST_ARGS ?=
 PORT ?= 8000
 
-.PHONY: install models run test check format bench clean
+.PHONY: install models services run test check format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,13 @@ run: models $(SAMPLE)
 	$(BIN)/echoic transcribe $(SAMPLE) --format text
 	$(BIN)/echoic serve --host 127.0.0.1 --port $(PORT)
 
-test: models
+# The suite starts its own Redis and PostgreSQL servers from the machine's binaries.
+test: models services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+services:
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }
+	@command -v pg_config >/dev/null && test -x "$$(pg_config --bindir)/initdb" || { apt-get update -qq && apt-get install -y -qq postgresql; }
 
 check: $(STAMP)
 	$(BIN)/ruff format --check src tests scripts

@@ -15,13 +15,24 @@ exc``) and nowhere else.
     │   │   ├── AudioTooLongError    413  audio_too_long
     │   │   └── AudioTooLargeError   413  file_too_large
     │   ├── InvalidParameterError    400  invalid_value        (one request field; names it)
-    │   └── ModelNotFoundError       404  model_not_found      (a name echoic does not know)
+    │   │   ├── UrlNotAllowedError   400  url_not_allowed      (a private/loopback address)
+    │   │   └── UnsupportedUrlError  400  unsupported_url      (no media there)
+    │   ├── ModelNotFoundError       404  model_not_found      (a name echoic does not know)
+    │   ├── NotFoundError            404  not_found            (no such job/transcript/media
+    │   │                                                       for this tenant)
+    │   └── ConflictError            409  conflict             (not in a state that allows it)
+    │       ├── LeaseLostError       409  lease_lost           (a worker's lease expired or
+    │       │   │                                               moved to another worker)
+    │       │   └── JobCancelledError 409 job_cancelled     (cancelled while it ran)
+    │       └── MediaGoneError       410  media_gone           (its audio was deleted)
     ├── UnauthorizedError            401  invalid_api_key      (ws close 4401)
     ├── RateLimitedError             429  rate_limit_exceeded  (ws close 4429, retryable)
     ├── ModelError                   503  model_unavailable
     │   ├── ModelNotInstalledError   503  model_not_installed  (known, but not installed)
     │   ├── ModelCorruptError        503  model_corrupt        (checksum mismatch)
     │   └── ModelInstallError        503  model_install_failed
+    ├── MediaFetchError              502  url_fetch_failed     (a URL could not be fetched
+    │                                                           now; retryable)
     ├── EngineError                  500  engine_error         (retryable)
     │   ├── EngineTimeoutError       504  engine_timeout       (retryable)
     │   ├── EngineOverloadedError    503  engine_overloaded    (retryable)
@@ -238,3 +249,64 @@ class ProviderUnavailableError(EngineError):
         super().__init__(message)
         self.skips = skips
         self.retry_after_s = retry_after_s
+
+
+class UrlNotAllowedError(InvalidParameterError):
+    """A media URL that points at a loopback, private or link-local address (server-side
+    request forgery), or uses a scheme other than http(s)."""
+
+    code = "url_not_allowed"
+
+    def __init__(self, message: str, *, param: str = "url") -> None:
+        super().__init__(message, param=param)
+
+
+class UnsupportedUrlError(InvalidParameterError):
+    """A URL that answered, but with no media echoic can transcribe (an HTML page, …)."""
+
+    code = "unsupported_url"
+
+    def __init__(self, message: str, *, param: str = "url") -> None:
+        super().__init__(message, param=param)
+
+
+class MediaFetchError(EchoicError):
+    """A media URL could not be fetched this time (network error, the host's 5xx): worth a
+    retry later."""
+
+    code = "url_fetch_failed"
+    http_status = 502
+    retryable = True
+
+
+class NotFoundError(InvalidRequestError):
+    """No such job, transcript or media *for this tenant*: another tenant's id answers exactly
+    as a missing one does."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class ConflictError(InvalidRequestError):
+    code = "conflict"
+    http_status = 409
+
+
+class LeaseLostError(ConflictError):
+    """A worker reported on a job whose lease it no longer holds (expired, or claimed by
+    another worker since): its report is refused, and audited."""
+
+    code = "lease_lost"
+
+
+class JobCancelledError(LeaseLostError):
+    """The job was cancelled while a worker held it: the worker stops at its next chunk."""
+
+    code = "job_cancelled"
+
+
+class MediaGoneError(ConflictError):
+    """The job or transcript's audio was deleted (retention, or a user's delete)."""
+
+    code = "media_gone"
+    http_status = 410

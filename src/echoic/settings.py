@@ -103,3 +103,31 @@ class Settings(BaseSettings):
     #: Live streams with ``client_transcripts``: how long after an utterance ends the server
     #: waits for the client's transcript before transcribing the audio itself.
     client_transcript_grace_s: float = Field(default=2.0, ge=0, le=60)
+
+    # -- jobs and storage (DESIGN.md §6) -----------------------------------------------------------
+    #: ``postgresql://user:pass@host/db`` to share jobs, transcripts and keys between machines;
+    #: unset: a SQLite file under ``data_dir`` (``echoic.sqlite3``).
+    database_url: str | None = None
+    #: Job workers ``echoic serve`` runs in its own process; 0: only ``echoic worker``s work.
+    workers_in_process: int = Field(default=1, ge=0, le=16)
+    #: How long a worker's claim on a job lasts without a heartbeat (it renews every third).
+    lease_s: float = Field(default=30.0, gt=0)
+    #: Attempts of a job that fails with a retryable error before it is dead-lettered.
+    job_max_attempts: int = Field(default=3, ge=1, le=100)
+    #: Backoff before retry n: uniform in [0, min(max, base·2ⁿ⁻¹)] (full jitter).
+    job_retry_base_s: float = Field(default=2.0, ge=0)
+    job_retry_max_s: float = Field(default=300.0, ge=0)
+    #: Where uploaded audio is kept: ``files`` under ``data_dir/media`` (every worker must see
+    #: that directory), ``database`` (PostgreSQL: the database is all machines share), or
+    #: ``auto``: the database on PostgreSQL, files on SQLite.
+    media_store: Literal["auto", "files", "database"] = "auto"
+    #: Keep uploaded audio ``forever``, delete it once transcribed (``0``), or after N days.
+    retain_audio: str = Field(default="forever", pattern=r"^(forever|\d+(\.\d+)?)$")
+    #: URL jobs may fetch from loopback, private and link-local addresses (tests, intranets).
+    url_allow_private: bool = False
+    #: The longest a URL download may take.
+    url_fetch_timeout_s: float = Field(default=300.0, gt=0)
+    #: Where per-key rate limits and stream caps are counted: ``memory://`` (this process) or a
+    #: shared store in the ``limits`` package's notation (``redis://host:6379``), so several
+    #: servers behind a load balancer count as one.
+    rate_limit_storage: str = "memory://"

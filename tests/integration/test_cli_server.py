@@ -10,7 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from echoic.cli import cli
-from echoic.storage.keys import default_key_store
+from echoic.settings import Settings
+from echoic.storage.store import open_store
 
 
 def test_keys_create_list_revoke(tmp_path: Path) -> None:
@@ -20,7 +21,7 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert created.exit_code == 0, created.output
     token = created.stdout.strip()
     assert token.startswith("ek_")
-    store = default_key_store(tmp_path)
+    store = open_store(Settings(data_dir=tmp_path)).keys
     key = store.verify(token)
     assert key is not None
     assert key.name == "ci"

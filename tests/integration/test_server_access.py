@@ -13,8 +13,10 @@ from echoic.engines.scripted import ScriptedEngine, Step
 from echoic.errors import ConfigurationError, RateLimitedError, UnauthorizedError
 from echoic.server import create_app
 from echoic.server.auth import Principal, authenticate_token, is_loopback, principal_from_headers
-from echoic.server.limits import StreamSlots
-from echoic.storage.keys import MemoryKeyStore, SqliteKeyStore
+from echoic.server.slots import StreamSlots
+from echoic.settings import Settings
+from echoic.storage.keys import MemoryKeyStore
+from echoic.storage.store import open_store
 from tests.server_kit import (
     SAID,
     assert_error,
@@ -103,11 +105,8 @@ def test_a_public_address_without_keys_refuses_to_start(tmp_path: Path) -> None:
 
 
 def test_a_public_address_with_a_key_requires_it(tmp_path: Path) -> None:
-    store = SqliteKeyStore(tmp_path / "keys.sqlite3")
-    store.create("ops")
-    app = create_app(
-        server_settings(tmp_path, host="0.0.0.0"), {"tiny.en": ScriptedEngine()}, store
-    )
+    open_store(Settings(data_dir=tmp_path)).keys.create("ops")
+    app = create_app(server_settings(tmp_path, host="0.0.0.0"), {"tiny.en": ScriptedEngine()})
     assert app.state.echoic.auth_required is True
 
 
@@ -139,10 +138,9 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 def test_the_functions_the_websocket_uses(tmp_path: Path, store: MemoryKeyStore) -> None:
     key, token = store.create("mic")
     state = make_app(tmp_path, store=store, auth="required").state.echoic
-    assert authenticate_token(state, token) == Principal(key_id=key.id, name="mic")
-    assert principal_from_headers(state, {"x-api-key": token}) == Principal(
-        key_id=key.id, name="mic"
-    )
+    caller = Principal(key_id=key.id, name="mic", tenant_id=key.tenant_id)
+    assert authenticate_token(state, token) == caller
+    assert principal_from_headers(state, {"x-api-key": token}) == caller
     assert principal_from_headers(state, {"authorization": f"bearer {token}"}) is not None
     with pytest.raises(UnauthorizedError):
         authenticate_token(state, None)

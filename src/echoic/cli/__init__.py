@@ -3,10 +3,22 @@
 Bad input ends in one line on stderr (``error: …``) and a non-zero exit, never a traceback.
 """
 
-from echoic.cli import bench, keys, listen, models, serve, transcribe
+from echoic.cli import bench, db, jobs, keys, listen, models, serve, transcribe, worker
 from echoic.cli.app import cli
 
-__all__ = ["bench", "cli", "keys", "listen", "main", "models", "serve", "transcribe"]
+__all__ = [
+    "bench",
+    "cli",
+    "db",
+    "jobs",
+    "keys",
+    "listen",
+    "main",
+    "models",
+    "serve",
+    "transcribe",
+    "worker",
+]
 
 
 def main() -> None:

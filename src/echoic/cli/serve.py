@@ -37,6 +37,20 @@ from echoic.types import SttMode
     help="auto (default): local first, cloud on failure; or one side only.",
 )
 @click.option(
+    "--database-url",
+    default=None,
+    metavar="URL",
+    help="Jobs, transcripts and keys: postgresql://… to share them between servers and workers "
+    "(default: ECHOIC_DATABASE_URL, else a SQLite file under ECHOIC_DATA_DIR).",
+)
+@click.option(
+    "--workers",
+    "workers_in_process",
+    type=click.IntRange(0, 16),
+    default=None,
+    help="Job workers in this process (default 1; 0: only `echoic worker`s run jobs).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default=None,
@@ -59,6 +73,8 @@ def serve(
     confirm_model: str | None,
     cloud_url: str | None,
     stt_mode: str | None,
+    database_url: str | None,
+    workers_in_process: int | None,
     log_level: str | None,
     log_format: str | None,
     device: str | None,
@@ -81,6 +97,8 @@ def serve(
         "confirm_model": confirm_model,
         "cloud_url": cloud_url,
         "stt_mode": None if stt_mode is None else SttMode(stt_mode),
+        "database_url": database_url,
+        "workers_in_process": workers_in_process,
         "log_level": log_level,
         "log_format": log_format,
         "device": device,

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Mapping
 
 from fastapi import FastAPI
@@ -22,17 +24,20 @@ from fastapi import FastAPI
 from echoic import __version__
 from echoic.engines.base import Engine
 from echoic.engines.registry import EnginePool
-from echoic.engines.remote import RemoteConfig, RemoteEngine
+from echoic.jobs.housekeeping import housekeeping
+from echoic.jobs.worker import Worker, worker_config
 from echoic.routing import probe_machine
-from echoic.server import error_handlers, health, rest, ws
+from echoic.server import error_handlers, health, jobs, rest, transcripts, ws
 from echoic.server.auth import auth_required, authenticate_token
-from echoic.server.limits import ModelGates, RateLimiter, StreamSlots
+from echoic.server.limits import ModelGates, RateLimiter
 from echoic.server.metrics import Metrics, StreamRecorder
 from echoic.server.middleware import ApiGuard, RequestIdMiddleware
-from echoic.server.models import ServedModels
+from echoic.server.models import ServedModels, cloud_engine
+from echoic.server.slots import StreamSlots
 from echoic.server.state import Readiness, ServerState
 from echoic.settings import Settings
-from echoic.storage.keys import KeyStore, default_key_store
+from echoic.storage.keys import KeyStore
+from echoic.storage.store import Store, open_store
 from echoic.streaming.events import Event
 from echoic.streaming.hub import StreamHub
 
@@ -50,16 +55,19 @@ The audio routes are also served under `/api/v1/…`. Live streams: WebSocket `/
 def create_app(
     settings: Settings,
     engines: EnginePool | Mapping[str, Engine] | None = None,
-    store: KeyStore | None = None,
+    keys: KeyStore | None = None,
     *,
+    store: Store | None = None,
     cloud: Engine | None = None,
 ) -> FastAPI:
     """The ASGI app. ``engines``: the local engines, a pool or model name → engine (tests);
-    ``None`` builds pools from ``settings``. ``store``: where API keys live; ``None``: the
-    SQLite file under ``settings.data_dir``. ``cloud``: the remote tier; ``None`` builds one
-    from ``settings.cloud_url`` when set. Raises :class:`~echoic.errors.ConfigurationError`
-    when the server must not start (a public address without API keys, no provider left)."""
-    state = build_state(settings, engines, store, cloud=cloud)
+    ``None`` builds pools from ``settings``. ``store``: media, jobs and transcripts; ``None``
+    opens the database ``settings`` name (SQLite under ``data_dir`` by default). ``keys``: where
+    API keys live; ``None``: the store. ``cloud``: the remote tier; ``None`` builds one from
+    ``settings.cloud_url`` when set. Raises :class:`~echoic.errors.ConfigurationError` when the
+    server must not start (a public address without API keys, no provider left, a database it
+    cannot reach)."""
+    state = build_state(settings, engines, keys, store=store, cloud=cloud)
     app = FastAPI(
         title="echoic",
         version=__version__,
@@ -71,6 +79,9 @@ def create_app(
     app.include_router(health.router)
     app.include_router(rest.router, prefix="/v1")
     app.include_router(rest.router, prefix="/api/v1", include_in_schema=False)
+    for api in (jobs.router, transcripts.router):
+        app.include_router(api, prefix="/v1")
+        app.include_router(api, prefix="/api/v1", include_in_schema=False)
     _install_websocket(app, state)
     app.add_middleware(ApiGuard, state=state)
     app.add_middleware(RequestIdMiddleware)
@@ -80,25 +91,38 @@ def create_app(
 def build_state(
     settings: Settings,
     engines: EnginePool | Mapping[str, Engine] | None = None,
-    store: KeyStore | None = None,
+    keys: KeyStore | None = None,
     *,
+    store: Store | None = None,
     cloud: Engine | None = None,
 ) -> ServerState:
-    keys = store if store is not None else default_key_store(settings.data_dir)
+    owns_store = store is None
+    store = store if store is not None else open_store(settings)
+    try:
+        return _build_state(
+            settings, engines, keys, store=store, cloud=cloud, owns_store=owns_store
+        )
+    except BaseException:
+        if owns_store:
+            store.close()
+        raise
+
+
+def _build_state(
+    settings: Settings,
+    engines: EnginePool | Mapping[str, Engine] | None,
+    keys: KeyStore | None,
+    *,
+    store: Store,
+    cloud: Engine | None,
+    owns_store: bool,
+) -> ServerState:
+    keys = keys if keys is not None else store.keys
     required = auth_required(settings, keys)
     metrics = Metrics()
     owns_cloud = cloud is None
-    if cloud is None and settings.cloud_url and settings.cloud_enabled:
-        cloud = RemoteEngine(
-            RemoteConfig(
-                base_url=settings.cloud_url,
-                api_key=settings.cloud_api_key.get_secret_value()
-                if settings.cloud_api_key
-                else None,
-                model=settings.cloud_model,
-                timeout_s=settings.cloud_timeout_s,
-            )
-        )
+    if cloud is None:
+        cloud = cloud_engine(settings)
     machine = probe_machine()
     models = ServedModels(
         settings,
@@ -117,13 +141,16 @@ def build_state(
         lambda: {f"stream:{model}": depth for model, depth in hub.queue_depths().items()}
     )
     metrics.add_decode_source(hub.decode_counts)
-    return ServerState(
+    metrics.add_queue_source(
+        lambda: {f"jobs:{status}": n for status, n in store.jobs.depth().items()}
+    )
+    state = ServerState(
         settings=settings,
         models=models,
         keys=keys,
         auth_required=required,
-        limiter=RateLimiter(settings.rate_limit),
-        streams=StreamSlots(settings.max_streams_per_key),
+        limiter=RateLimiter(settings.rate_limit, settings.rate_limit_storage),
+        streams=StreamSlots(settings.max_streams_per_key, settings.rate_limit_storage),
         gates=gates,
         metrics=metrics,
         stream_metrics=StreamRecorder(metrics),
@@ -134,12 +161,32 @@ def build_state(
             providers=models.providers.describe,
         ),
         cloud=cloud if owns_cloud else None,
+        store=store,
+        owns_store=owns_store,
     )
+    state.workers = [
+        Worker(
+            store,
+            models.engine,
+            worker_config(settings, f"{socket.gethostname()}:{os.getpid()}:{n}"),
+            on_finished=lambda status: metrics.jobs.labels(status.value).inc(),
+        )
+        for n in range(settings.workers_in_process)
+    ]
+    return state
 
 
 @contextlib.asynccontextmanager
 async def _lifespan(state: ServerState) -> AsyncIterator[None]:
     warm_up = asyncio.create_task(state.warm_up(), name="echoic:warm-up")
+    stop = asyncio.Event()
+    background = [
+        asyncio.create_task(worker.run(stop), name=f"echoic:worker:{n}")
+        for n, worker in enumerate(state.workers)
+    ]
+    background.append(
+        asyncio.create_task(housekeeping(state.job_store(), stop), name="echoic:housekeeping")
+    )
     try:
         yield
     finally:
@@ -147,10 +194,16 @@ async def _lifespan(state: ServerState) -> AsyncIterator[None]:
             warm_up.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await warm_up
+        stop.set()  # running jobs stop at their next chunk and release their leases
+        await asyncio.gather(*background, return_exceptions=True)
         await state.hub.shutdown()
         await state.models.aclose()
         if state.cloud is not None:
             await state.cloud.aclose()
+        state.streams.close()
+        state.limiter.close()
+        if state.owns_store:
+            state.job_store().close()
         log.info("server stopped")
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from echoic.errors import ConfigurationError, UnauthorizedError
 from echoic.settings import Settings
 from echoic.storage.keys import KeyStore
+from echoic.storage.records import LOCAL_TENANT
 
 if TYPE_CHECKING:
     from echoic.server.state import ServerState
@@ -29,10 +30,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, kw_only=True)
 class Principal:
-    """An authenticated caller: the API key's public id (``ek_…``) and name."""
+    """An authenticated caller: the API key's public id (``ek_…``), name, and the tenant
+    whose media, jobs and transcripts it sees."""
 
     key_id: str
     name: str | None = None
+    tenant_id: str = LOCAL_TENANT
 
 
 def is_loopback(host: str) -> bool:
@@ -96,9 +99,19 @@ def authenticate_token(state: ServerState, token: str | None) -> Principal | Non
     key = state.keys.verify(token)
     if key is None:
         raise UnauthorizedError("Incorrect API key provided, or the key has been revoked.")
-    return Principal(key_id=key.id, name=key.name)
+    return Principal(key_id=key.id, name=key.name, tenant_id=key.tenant_id)
 
 
 def principal_from_headers(state: ServerState, headers: Mapping[str, str]) -> Principal | None:
     """:func:`authenticate_token` for the key in a request's headers."""
     return authenticate_token(state, token_from_headers(headers))
+
+
+def tenant_of(principal: Principal | None) -> str:
+    """The tenant a caller acts for: its key's, or the local one when auth is off."""
+    return principal.tenant_id if principal is not None else LOCAL_TENANT
+
+
+def actor_of(principal: Principal | None) -> str:
+    """Who did it, for the audit trail: the key's id, or ``local``."""
+    return principal.key_id if principal is not None else "local"

@@ -30,7 +30,7 @@ log = logging.getLogger("echoic.server.access")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 API_PREFIXES = ("/v1/", "/api/v1/")
-UPLOAD_ENDPOINTS = ("transcriptions", "translations")
+UPLOAD_ENDPOINTS = ("transcriptions", "translations", "jobs")
 #: A multipart body carries the form fields and boundaries besides the file.
 MULTIPART_SLACK_BYTES = 64 * 1024
 

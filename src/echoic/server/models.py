@@ -23,6 +23,7 @@ from echoic.engines.base import Engine
 from echoic.engines.faster_whisper import DeviceConfig, resolve_device
 from echoic.engines.models import CATALOG, MANIFEST
 from echoic.engines.registry import EnginePool
+from echoic.engines.remote import RemoteConfig, RemoteEngine
 from echoic.errors import ModelNotFoundError
 from echoic.routing import (
     BreakerConfig,
@@ -235,3 +236,18 @@ def _created(manifest: Path) -> int:
         return int(manifest.stat().st_mtime)
     except OSError:
         return 0
+
+
+def cloud_engine(settings: Settings) -> Engine | None:
+    """The remote tier ``settings`` configure (``cloud_url``), or ``None``."""
+    if not settings.cloud_url or not settings.cloud_enabled:
+        return None
+    key = settings.cloud_api_key
+    return RemoteEngine(
+        RemoteConfig(
+            base_url=settings.cloud_url,
+            api_key=key.get_secret_value() if key else None,
+            model=settings.cloud_model,
+            timeout_s=settings.cloud_timeout_s,
+        )
+    )

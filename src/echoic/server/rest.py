@@ -13,6 +13,7 @@ ran in :class:`~echoic.server.middleware.ApiGuard`, before the upload was read.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from typing import Annotated
 
@@ -23,7 +24,9 @@ from echoic.audio import decode_audio
 from echoic.engines.base import Engine
 from echoic.errors import EchoicError
 from echoic.formats import format_transcript
+from echoic.jobs.options import JobOptions
 from echoic.server import sse
+from echoic.server.auth import actor_of, tenant_of
 from echoic.server.error_handlers import echoic_error_body
 from echoic.server.limits import Slot
 from echoic.server.models import ModelInfo
@@ -86,6 +89,13 @@ TemperatureField = Annotated[
 BeamField = Annotated[
     int | None, Form(ge=1, le=10, description="Beam size (echoic extension; default 5).")
 ]
+StoreField = Annotated[
+    bool,
+    Form(
+        description="Keep the transcript (and the audio, under the server's retention) as a "
+        "stored transcript (echoic extension); its id comes back in X-Echoic-Transcript-Id.",
+    ),
+]
 ModeField = Annotated[
     SttMode | None,
     Form(
@@ -124,6 +134,7 @@ async def create_transcription(
     ] = False,
     beam_size: BeamField = None,
     stt_mode: ModeField = None,
+    store: StoreField = False,
 ) -> Response:
     fields = TranscriptionRequest(
         task=Task.TRANSCRIBE,
@@ -136,6 +147,7 @@ async def create_transcription(
         stream=stream,
         beam_size=beam_size,
         stt_mode=stt_mode,
+        store=store,
     )
     return await _transcribe(request, file, fields)
 
@@ -155,6 +167,7 @@ async def create_translation(
     temperature: TemperatureField = None,
     beam_size: BeamField = None,
     stt_mode: ModeField = None,
+    store: StoreField = False,
 ) -> Response:
     fields = TranscriptionRequest(
         task=Task.TRANSLATE,
@@ -164,6 +177,7 @@ async def create_translation(
         temperature=temperature,
         beam_size=beam_size,
         stt_mode=stt_mode,
+        store=store,
     )
     return await _transcribe(request, file, fields)
 
@@ -227,13 +241,46 @@ async def _transcribe(
         if not handed_over:
             slot.release()
     info.source = transcript.metadata.provider
+    headers = source_headers(transcript)
+    if fields.store:
+        headers["X-Echoic-Transcript-Id"] = await _store(
+            state, request, upload, transcript, options
+        )
     body, media_type = format_transcript(
         transcript,
         fields.response_format,
         include_words=fields.include_words,
         include_segments=fields.include_segments,
     )
-    return Response(body, media_type=media_type, headers=source_headers(transcript))
+    return Response(body, media_type=media_type, headers=headers)
+
+
+async def _store(
+    state: ServerState,
+    request: Request,
+    upload: UploadFile,
+    transcript: Transcript,
+    options: TranscribeOptions,
+) -> str:
+    principal = request_info(request).principal
+    return await asyncio.to_thread(
+        state.job_store().save_transcript,
+        tenant_of(principal),
+        transcript,
+        options=JobOptions(
+            model=transcript.metadata.model or None,
+            task=options.task,
+            language=options.language,
+            prompt=options.prompt,
+            beam_size=options.beam_size,
+            word_timestamps=options.word_timestamps,
+            stt_mode=options.mode,
+        ).to_dict(),
+        actor=actor_of(principal),
+        now=time.time(),
+        source=upload.file,
+        filename=upload.filename,
+    )
 
 
 def source_headers(transcript: Transcript) -> dict[str, str]:

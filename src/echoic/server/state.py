@@ -17,12 +17,15 @@ from fastapi import Request
 
 from echoic.engines.base import Engine
 from echoic.errors import EchoicError
+from echoic.jobs.worker import Worker
 from echoic.server.auth import Principal
-from echoic.server.limits import ModelGates, RateLimiter, StreamSlots
+from echoic.server.limits import ModelGates, RateLimiter
 from echoic.server.metrics import Metrics, StreamRecorder
 from echoic.server.models import ServedModels
+from echoic.server.slots import StreamSlots
 from echoic.settings import Settings
 from echoic.storage.keys import KeyStore
+from echoic.storage.store import Store
 from echoic.streaming.hub import StreamHub
 from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions
 
@@ -81,6 +84,21 @@ class ServerState:
     #: The remote engine the app built (and closes); ``None`` when there is none or it was
     #: passed in by the caller.
     cloud: Engine | None = None
+    #: Media, jobs and transcripts (and, unless the caller gave other ``keys``, the API keys).
+    store: Store | None = None
+    #: Whether the app opened ``store`` (and closes it).
+    owns_store: bool = False
+    #: The job workers running in this process.
+    workers: list[Worker] = field(default_factory=list)
+
+    def job_store(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("this server has no store")
+        return self.store
+
+    def wake_workers(self) -> None:
+        for worker in self.workers:
+            worker.wake()
 
     async def warm_up(self) -> None:
         """Load the default (and confirming) model's local engines and run 1 s of audio

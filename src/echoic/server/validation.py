@@ -12,7 +12,7 @@ import asyncio
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from fastapi import UploadFile
+from starlette.datastructures import UploadFile
 
 from echoic.audio import AudioInfo, probe_audio
 from echoic.engines.base import Capabilities
@@ -51,6 +51,8 @@ class TranscriptionRequest:
     beam_size: int | None = None
     #: Routing override (echoic extension); ``None``: the server's mode.
     stt_mode: SttMode | None = None
+    #: Keep the result as a stored transcript (echoic extension).
+    store: bool = False
 
     @property
     def include_words(self) -> bool:
@@ -83,6 +85,12 @@ def check_fields(request: TranscriptionRequest) -> TranscriptionRequest:
             f"stream=true sends text events; response_format must be json or text, "
             f"not {request.response_format.value}.",
             param="response_format",
+        )
+    if request.store and request.stream:
+        raise InvalidParameterError(
+            "store=true keeps a finished transcript; it cannot be combined with stream=true "
+            "(submit a job to POST /v1/jobs and follow its events instead).",
+            param="store",
         )
     if request.prompt is not None and len(request.prompt) > MAX_PROMPT_CHARS:
         raise InvalidParameterError(

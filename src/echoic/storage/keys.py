@@ -6,8 +6,9 @@ created and revoked, and the SHA-256 of the whole key; a SHA-256 of a high-entro
 no salt or slow hash, because there is nothing to guess. Lookups go by id, and the hash is
 compared in constant time.
 
-:class:`SqliteKeyStore` is the default (a file under the data directory, shared by the server
-and ``echoic keys``); :class:`MemoryKeyStore` is the same thing in memory, for tests.
+:class:`SqlKeyStore` keeps them in echoic's database (SQLite under the data directory, or the
+PostgreSQL every server shares), beside the tenants they belong to; :class:`MemoryKeyStore` is
+the same thing in memory, for tests of the server alone.
 """
 
 from __future__ import annotations
@@ -18,11 +19,18 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from echoic.errors import NotFoundError
+from echoic.storage import schema
+from echoic.storage.db import Database
+from echoic.storage.records import LOCAL_TENANT
 
 PREFIX = "ek"
 _ID_HEX = 8  # 32 bits: enough to tell one installation's keys apart, short enough to type
@@ -35,6 +43,8 @@ class ApiKey:
     name: str | None
     created_at: float
     revoked_at: float | None = None
+    #: The tenant whose media, jobs and transcripts the key sees.
+    tenant_id: str = LOCAL_TENANT
 
     @property
     def active(self) -> bool:
@@ -42,8 +52,9 @@ class ApiKey:
 
 
 class KeyStore(Protocol):
-    def create(self, name: str | None = None) -> tuple[ApiKey, str]:
-        """A new key and its token; the token is not stored and cannot be shown again."""
+    def create(self, name: str | None = None, tenant_id: str | None = None) -> tuple[ApiKey, str]:
+        """A new key (in a new tenant of its own unless ``tenant_id`` names one) and its
+        token; the token is not stored and cannot be shown again."""
         ...
 
     def list(self) -> list[ApiKey]: ...
@@ -86,9 +97,10 @@ class MemoryKeyStore:
         self._keys: dict[str, tuple[ApiKey, str]] = {}
         self._lock = threading.Lock()
 
-    def create(self, name: str | None = None) -> tuple[ApiKey, str]:
+    def create(self, name: str | None = None, tenant_id: str | None = None) -> tuple[ApiKey, str]:
         key_id, token = new_token()
-        key = ApiKey(id=key_id, name=name, created_at=time.time())
+        tenant_id = tenant_id or f"tn_{key_id.removeprefix(PREFIX + '_')}"
+        key = ApiKey(id=key_id, name=name, created_at=time.time(), tenant_id=tenant_id)
         with self._lock:
             self._keys[key_id] = (key, hash_token(token))
         return key, token
@@ -121,90 +133,133 @@ class MemoryKeyStore:
             return any(k.active for k, _ in self._keys.values())
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    name TEXT,
-    sha256 TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    revoked_at REAL
-)
-"""
+class SqlKeyStore:
+    """Keys in echoic's database (:mod:`echoic.storage.db`), shared by every server, worker and
+    ``echoic keys`` that uses it. Each key belongs to a tenant: a new one of its own unless
+    ``tenant_id`` names an existing tenant (several keys of one team)."""
 
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-class SqliteKeyStore:
-    """Keys in a SQLite file; one short connection per call, so any thread (and the CLI, in
-    another process) may use it at the same time."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection for one call; the file is created on the first write, not before, so a
-        server that never had keys leaves nothing behind."""
-        if not self.path.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.path.touch(mode=0o600)  # hashes only, but nobody else needs to read them
-        with closing(sqlite3.connect(self.path, timeout=10.0)) as db, db:
-            db.execute(_SCHEMA)
-            yield db
-
-    def create(self, name: str | None = None) -> tuple[ApiKey, str]:
+    def create(self, name: str | None = None, tenant_id: str | None = None) -> tuple[ApiKey, str]:
         key_id, token = new_token()
-        key = ApiKey(id=key_id, name=name, created_at=time.time())
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO api_keys (id, name, sha256, created_at) VALUES (?, ?, ?, ?)",
-                (key.id, key.name, hash_token(token), key.created_at),
+        now = time.time()
+        with self.db.write() as conn:
+            if tenant_id is None:
+                tenant_id = f"tn_{key_id.removeprefix(PREFIX + '_')}"
+                conn.execute(
+                    schema.tenants.insert().values(
+                        id=tenant_id, name=name or tenant_id, created_at=now
+                    )
+                )
+            elif not _tenant_exists(conn, tenant_id):
+                raise NotFoundError(f"No tenant {tenant_id!r}; see `echoic keys list`.")
+            conn.execute(
+                schema.api_keys.insert().values(
+                    id=key_id,
+                    tenant_id=tenant_id,
+                    name=name,
+                    sha256=hash_token(token),
+                    created_at=now,
+                )
             )
-        return key, token
+        return ApiKey(id=key_id, name=name, created_at=now, tenant_id=tenant_id), token
 
     def list(self) -> list[ApiKey]:
-        if not self.path.exists():
-            return []
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY created_at"
-            ).fetchall()
-        return [ApiKey(id=r[0], name=r[1], created_at=r[2], revoked_at=r[3]) for r in rows]
+        keys = schema.api_keys
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(keys).order_by(keys.c.created_at)).mappings()
+            return [_key_of(row) for row in rows]
 
     def revoke(self, key_id: str) -> ApiKey | None:
-        if not self.path.exists():
-            return None
-        with self._connect() as db:
-            db.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (time.time(), key_id),
+        keys = schema.api_keys
+        with self.db.write() as conn:
+            conn.execute(
+                keys.update()
+                .where(keys.c.id == key_id, keys.c.revoked_at.is_(None))
+                .values(revoked_at=time.time())
             )
-            row = db.execute(
-                "SELECT id, name, created_at, revoked_at FROM api_keys WHERE id = ?", (key_id,)
-            ).fetchone()
-        if row is None:
-            return None
-        return ApiKey(id=row[0], name=row[1], created_at=row[2], revoked_at=row[3])
+            row = conn.execute(sa.select(keys).where(keys.c.id == key_id)).mappings().first()
+        return None if row is None else _key_of(row)
 
     def verify(self, token: str) -> ApiKey | None:
         key_id = key_id_of(token)
-        if key_id is None or not self.path.exists():
+        if key_id is None:
             return None
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT id, name, created_at, sha256 FROM api_keys"
-                " WHERE id = ? AND revoked_at IS NULL",
-                (key_id,),
-            ).fetchone()
-        if row is None or not _matches(token, row[3]):
+        keys = schema.api_keys
+        with self.db.read() as conn:
+            row = (
+                conn.execute(
+                    sa.select(keys).where(keys.c.id == key_id, keys.c.revoked_at.is_(None))
+                )
+                .mappings()
+                .first()
+            )
+        if row is None or not _matches(token, row["sha256"]):
             return None
-        return ApiKey(id=row[0], name=row[1], created_at=row[2])
+        return _key_of(row)
 
     def has_active_keys(self) -> bool:
-        if not self.path.exists():
-            return False
-        with self._connect() as db:
-            row = db.execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").fetchone()
-        return row is not None
+        keys = schema.api_keys
+        with self.db.read() as conn:
+            active = conn.execute(sa.select(keys.c.id).where(keys.c.revoked_at.is_(None)))
+            return active.first() is not None
+
+    def import_legacy(self, path: Path) -> int:
+        """Move the keys of an older echoic (``keys.sqlite3``, before keys lived in the
+        database) in, each in a tenant of its own, once: the file is then renamed
+        ``*.imported``. Returns how many keys moved."""
+        if not path.is_file():
+            return 0
+        with closing(sqlite3.connect(path)) as old:
+            rows = old.execute(
+                "SELECT id, name, sha256, created_at, revoked_at FROM api_keys"
+            ).fetchall()
+        imported = 0
+        with self.db.write() as conn:
+            for key_id, name, digest, created_at, revoked_at in rows:
+                exists = conn.execute(
+                    sa.select(schema.api_keys.c.id).where(schema.api_keys.c.id == key_id)
+                ).first()
+                if exists is not None:
+                    continue
+                tenant_id = f"tn_{key_id.removeprefix(PREFIX + '_')}"
+                conn.execute(
+                    schema.tenants.insert().values(
+                        id=tenant_id, name=name or tenant_id, created_at=created_at
+                    )
+                )
+                conn.execute(
+                    schema.api_keys.insert().values(
+                        id=key_id,
+                        tenant_id=tenant_id,
+                        name=name,
+                        sha256=digest,
+                        created_at=created_at,
+                        revoked_at=revoked_at,
+                    )
+                )
+                imported += 1
+        path.rename(path.with_name(path.name + ".imported"))
+        return imported
 
 
-def default_key_store(data_dir: Path) -> SqliteKeyStore:
-    return SqliteKeyStore(data_dir / "keys.sqlite3")
+def _tenant_exists(conn: Connection, tenant_id: str) -> bool:
+    tenants = schema.tenants
+    return (
+        conn.execute(sa.select(tenants.c.id).where(tenants.c.id == tenant_id)).first() is not None
+    )
+
+
+def _key_of(row: sa.RowMapping) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        tenant_id=row["tenant_id"],
+    )
+
+
+#: Where echoic kept its keys before they moved into the database.
+LEGACY_FILE = "keys.sqlite3"

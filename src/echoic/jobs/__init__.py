@@ -1,0 +1,1 @@
+"""Jobs: a queue with leases, workers, retries, URL ingestion (DESIGN.md §6)."""
