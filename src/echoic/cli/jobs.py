@@ -205,8 +205,11 @@ def jobs_list(status: str | None, limit: int, server: str, api_key: str | None) 
     finally:
         api.close()
     table = Table()
-    for column in ("id", "status", "progress", "source", "transcript", "error"):
-        table.add_column(column)
+    table.add_column("id", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("done", justify="right", no_wrap=True)
+    table.add_column("source", overflow="ellipsis", max_width=32)
+    table.add_column("error", overflow="fold")
     for job in page["data"]:
         media = job["media"]
         table.add_row(
@@ -214,7 +217,6 @@ def jobs_list(status: str | None, limit: int, server: str, api_key: str | None) 
             job["status"],
             f"{job['progress']['percent']:.0f}%",
             media.get("url") or media.get("filename") or "",
-            job.get("transcript_id") or "",
             (job.get("error") or {}).get("message", ""),
         )
     Console().print(table)

@@ -37,7 +37,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +193,8 @@ def fetch_media(
     except YoutubeDLError as exc:
         _remove_ours(dest_dir)
         raise _translate(exc, checked) from exc
+    finally:
+        guard.close_responses()
     return FetchedMedia(
         path=path,
         size_bytes=path.stat().st_size,
@@ -272,6 +274,9 @@ class _Guard:
     resolve: Resolver
     should_stop: Callable[[], bool] | None
     deadline: float  # time.monotonic()
+    #: Responses not closed yet. yt-dlp leaves some open (the generic extractor's first
+    #: response; the one a download abandons when a hook raises): the fetch closes them.
+    unclosed: set[_CappedResponse] = field(default_factory=set)
 
     def admit(self, url: str) -> tuple[urllib.parse.SplitResult, list[str]]:
         """Vet a request about to be sent; the addresses to connect to, checked."""
@@ -283,6 +288,10 @@ class _Guard:
         except EchoicError as exc:
             raise _Stopped(exc) from exc
         return parts, addresses
+
+    def close_responses(self) -> None:
+        for response in list(self.unclosed):
+            response.close()
 
     def keep_going(self) -> None:
         if self.should_stop is not None and self.should_stop():
@@ -444,6 +453,11 @@ class _CappedResponse(Response):  # type: ignore[misc]  # yt-dlp ships no type i
         super().__init__(raw, url, raw.headers, status=raw.status, reason=raw.reason)
         self._guard = guard
         self._read = 0
+        guard.unclosed.add(self)
+
+    def close(self) -> None:
+        self._guard.unclosed.discard(self)
+        super().close()
 
     def read(self, amt: int | None = None) -> bytes:
         room = self._guard.policy.max_bytes - self._read + 1

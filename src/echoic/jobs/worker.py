@@ -19,6 +19,7 @@ another worker starts it at once instead of after the lease expires.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import tempfile
@@ -62,6 +63,10 @@ class WorkerConfig:
     vad_filter: bool = True
     batched_threshold_s: float = 60.0
     batch_size: int = 8
+
+
+class _ShuttingDown(JobCancelledError):
+    """The worker is stopping: its job goes back to the queue, not to ``cancelled``."""
 
 
 class _Abort:
@@ -153,12 +158,28 @@ class Worker:
         progress = _Progress()
         context = {"job_id": job.id, "lease_id": lease.lease_id, "attempt": job.attempts}
         log.info("job started", extra=context)
+        finished = asyncio.Event()
         heartbeat = asyncio.create_task(
-            self._heartbeat(lease, abort, progress, stop), name=f"echoic:heartbeat:{job.id}"
+            self._heartbeat(lease, abort, progress, stop, finished),
+            name=f"echoic:heartbeat:{job.id}",
         )
+
+        outcome: Transcript | Exception
         try:
-            transcript = await self._transcribe(job, abort, progress)
-            abort.check()
+            outcome = await self._transcribe(job, abort, progress)
+        except Exception as exc:
+            outcome = exc
+        finally:
+            # Every report below comes after the last renewal: one landing after a completion
+            # would be refused (and audited) for no reason.
+            finished.set()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+        try:
+            if isinstance(outcome, Exception):
+                raise outcome
+            transcript = outcome
+            if not isinstance(abort.reason, _ShuttingDown):  # done anyway: keep it
+                abort.check()
             await asyncio.to_thread(self.store.jobs.complete, lease, transcript, now=self._clock())
             await asyncio.to_thread(self.store.after_completion, job, self._clock())
             self._finished(JobStatus.COMPLETED)
@@ -171,7 +192,7 @@ class Worker:
                 },
             )
         except (LeaseLostError, FetchCancelled) as exc:
-            await self._stopped(lease, abort, stop, context, exc)
+            await self._stopped(lease, abort, context, exc)
         except EchoicError as exc:
             await self._fail(
                 job,
@@ -190,8 +211,6 @@ class Worker:
                 context,
             )
         finally:
-            heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
             self.current = None
 
     async def _transcribe(self, job: Job, abort: _Abort, progress: _Progress) -> Transcript:
@@ -240,14 +259,23 @@ class Worker:
             )
 
     async def _heartbeat(
-        self, lease: Lease, abort: _Abort, progress: _Progress, stop: asyncio.Event
+        self,
+        lease: Lease,
+        abort: _Abort,
+        progress: _Progress,
+        stop: asyncio.Event,
+        finished: asyncio.Event,
     ) -> None:
-        """Renew the lease (the lease id stays; only the expiry moves) and record progress."""
+        """Renew the lease (the lease id stays; only the expiry moves) and record progress,
+        until ``finished``."""
         interval = min(self.config.heartbeat_s, self.config.lease_s / 3)
         while True:
             if stop.is_set():
-                abort.set(JobCancelledError("The worker is shutting down."))
-            await asyncio.sleep(interval)
+                abort.set(_ShuttingDown("The worker is shutting down."))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), interval)
+            if finished.is_set():
+                return
             try:
                 lease = await asyncio.to_thread(
                     self.store.jobs.renew,
@@ -264,19 +292,12 @@ class Worker:
                 log.exception("renewing a lease failed", extra={"job_id": lease.job_id})
 
     async def _stopped(
-        self,
-        lease: Lease,
-        abort: _Abort,
-        stop: asyncio.Event,
-        context: dict[str, object],
-        exc: Exception,
+        self, lease: Lease, abort: _Abort, context: dict[str, object], exc: Exception
     ) -> None:
-        if stop.is_set() and not isinstance(abort.reason, LeaseLostError):
-            try:
+        if isinstance(abort.reason, _ShuttingDown):
+            with contextlib.suppress(LeaseLostError):  # expired meanwhile: queued already
                 await asyncio.to_thread(self.store.jobs.release, lease, now=self._clock())
                 log.info("job released on shutdown", extra=context)
-            except LeaseLostError:
-                pass
             return
         if isinstance(abort.reason, JobCancelledError) or isinstance(exc, JobCancelledError):
             self._finished(JobStatus.CANCELLED)
