@@ -21,7 +21,7 @@ from echoic.settings import Settings
 from echoic.storage.audit import events
 from echoic.storage.keys import KeyStore
 from echoic.storage.store import open_store
-from tests.server_kit import SAID, assert_error, server_settings, serving, tone_wav
+from tests.server_kit import SAID, assert_error, metric, server_settings, serving, tone_wav
 
 Body = dict[str, Any]
 SELF_TEST = Step(text="")  # the server's startup self-test takes a scripted engine's first step
@@ -405,3 +405,13 @@ def test_tenants_see_only_their_own(tmp_path: Path, database_url: str) -> None:
         # …and nothing of Alice's changed.
         kept = client.get(f"/v1/transcripts/{mine['transcript_id']}", headers=as_alice)
         assert kept.json()["text"] == SAID
+
+
+def test_jobs_are_counted_in_the_metrics(tmp_path: Path, database_url: str) -> None:
+    with jobs_server(tmp_path, database_url) as client:
+        wait_for(client, submit(client)["id"])
+        exposition = client.get("/metrics").text
+    assert metric(exposition, "echoic_jobs_total", {"status": "completed"}) == 1
+    assert metric(exposition, "echoic_queue_depth", {"queue": "jobs:queued"}) == 0
+    assert metric(exposition, "echoic_queue_depth", {"queue": "jobs:running"}) == 0
+    assert 'echoic_queue_depth{queue="jobs:queued"}' in exposition

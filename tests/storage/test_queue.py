@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import multiprocessing
 import threading
 
 import pytest
@@ -272,3 +273,30 @@ def test_concurrent_claims_never_share_a_job(store: Store, database_url: str) ->
         thread.join()
     assert len(claimed) == 12
     assert len(set(claimed)) == 12
+
+
+def _claim_all(database_url: str, media_root: str, name: str) -> list[str]:
+    """In another process: claim until the queue is empty."""
+    from pathlib import Path
+
+    from echoic.storage.db import Database
+
+    other = Store(Database.open(database_url, migrate=False), Path(media_root))
+    claimed = []
+    try:
+        while (got := other.jobs.claim(name, now=NOW + 100, lease_s=LEASE_S)) is not None:
+            claimed.append(got[0].id)
+    finally:
+        other.close()
+    return claimed
+
+
+def test_claims_from_several_processes_never_share_a_job(store: Store, database_url: str) -> None:
+    jobs = {submit(store, at=NOW + i).id for i in range(30)}
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(3) as pool:
+        results = pool.starmap(
+            _claim_all, [(database_url, str(store.media.root), f"p{i}") for i in range(3)]
+        )
+    claimed = [job_id for result in results for job_id in result]
+    assert sorted(claimed) == sorted(jobs)  # every job once, none twice

@@ -6,97 +6,76 @@ Whatever a URL names, echoic must not fetch from loopback, private or link-local
 user's behalf (server-side request forgery: the cloud metadata service, an admin port, the
 database). Checking the submitted URL is not enough: its host can redirect, a page can point
 yt-dlp at another host, and a name can resolve to a public address when checked and a private
-one when connected to (DNS rebinding). So this module checks at two points:
+one when connected to (DNS rebinding). So a URL is checked at two points:
 
-* :func:`check_url`, before anything is fetched: scheme, host, and every address the host
-  resolves to (the API calls it when a job is submitted, to answer 400 at once);
-* every HTTP request yt-dlp makes, redirect hops included: yt-dlp sends all its requests
-  through a request director, and this module's :class:`YoutubeDL` subclass gives that director
-  one request handler only, ``_PinnedHttpRH``. It resolves the host, refuses a forbidden address,
-  and connects to exactly the addresses it checked (no second lookup to rebind), follows
-  redirects itself, checking each hop the same way, and caps every response body at
-  ``max_bytes``. Proxies (including the ``*_PROXY`` environment variables) are not used: through
-  a proxy, the address actually connected to could not be checked.
+* :func:`check_url` (:mod:`echoic.jobs.url_check`), before anything is fetched: scheme, host,
+  and every address the host resolves to (the API calls it when a job is submitted, to answer
+  400 at once);
+* every HTTP request yt-dlp makes, redirect hops included (:mod:`echoic.jobs.pinned_http`): this
+  module's :class:`YoutubeDL` subclass gives yt-dlp's request director one request handler only,
+  which checks each request the same way, connects to exactly the addresses it checked, and caps
+  every response body at ``max_bytes``. Proxies are not used.
 
 What stays outside the guard: programs yt-dlp could start that do their own networking. ffmpeg
 is kept away (``ffmpeg_location`` points where there is none, so an HLS stream yt-dlp's native
 downloader cannot handle fails instead of being handed to ffmpeg), formats are limited to
-HTTP(S), DASH and native HLS, live streams are refused, and WebSocket requests find no handler.
-A public host that itself proxies to its own network is beyond any client-side check.
+HTTP(S), DASH and native HLS, live streams are refused, and WebSocket requests find no handler;
+PhantomJS, which a few extractors start when it is installed, would still fetch on its own.
+A public host that itself proxies into its own network is beyond any client-side check.
 """
 
 from __future__ import annotations
 
 import functools
-import http.client
-import ipaddress
 import logging
-import socket
-import ssl
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yt_dlp
-from yt_dlp.networking import Request, RequestHandler, Response
-from yt_dlp.networking.exceptions import (
-    CertificateVerifyError,
-    HTTPError,
-    RequestError,
-    SSLError,
-    TransportError,
-)
+from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import ExtractorError, UnsupportedError, YoutubeDLError, unsmuggle_url
-from yt_dlp.utils.networking import normalize_url
 
 from echoic.errors import (
     AudioTooLargeError,
     AudioTooLongError,
     EchoicError,
-    InvalidParameterError,
     MediaFetchError,
     UnsupportedUrlError,
-    UrlNotAllowedError,
 )
+from echoic.jobs.pinned_http import (
+    MAX_REDIRECTS,
+    SOCKET_TIMEOUT_S,
+    FetchCancelled,
+    PinnedHttpRH,
+    RequestGuard,
+    Stopped,
+    UrlPolicy,
+)
+from echoic.jobs.url_check import Resolver, address_class, check_url, resolve_host
+
+__all__ = [
+    "FetchCancelled",
+    "FetchedMedia",
+    "UrlPolicy",
+    "address_class",
+    "check_url",
+    "fetch_media",
+    "resolve_host",
+]
 
 log = logging.getLogger(__name__)
 
-ALLOW_PRIVATE_ENV = "ECHOIC_URL_ALLOW_PRIVATE"
-#: Address classes no setting opens: never a unicast destination (unspecified, multicast,
-#: reserved), or the cloud metadata service's range (link-local, 169.254.169.254).
-ALWAYS_REFUSED = frozenset({"unspecified", "multicast", "reserved", "link-local"})
-MAX_REDIRECTS = 10
-MAX_URL_CHARS = 2048
-SOCKET_TIMEOUT_S = 30.0  # one connect or read; the whole fetch is bounded by UrlPolicy.timeout_s
 _STEM = "media"  # the downloaded file is dest_dir/media.<ext>; every media.* there is ours
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE_STATUSES = frozenset({408, 425, 429})
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # DNS64 maps IPv4 hosts into it
 # Single-file HTTP(S) first, then DASH (its name starts with http too), then native HLS; never a
 # protocol that needs ffmpeg or rtmpdump, which would fetch outside the request guard.
 _FORMAT = (
     "bestaudio[protocol^=http]/best[protocol^=http]"
     "/bestaudio[protocol=m3u8_native]/best[protocol=m3u8_native]"
 )
-
-Resolver = Callable[[str], list[str]]
-
-
-@dataclass(frozen=True, kw_only=True)
-class UrlPolicy:
-    max_bytes: int  # the same limit as uploads
-    max_duration_s: float
-    allow_private: bool = False  # ECHOIC_URL_ALLOW_PRIVATE
-    #: The whole fetch, extraction included (a server trickling bytes cannot hold a worker).
-    timeout_s: float = 300.0
-
-    def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_duration_s <= 0 or self.timeout_s <= 0:
-            raise ValueError(f"UrlPolicy limits must be positive: {self}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,50 +85,6 @@ class FetchedMedia:
     title: str | None
     duration_s: float | None  # as the site reported, when it did
     final_url: str  # the media URL yt-dlp downloaded from (after the page's redirects)
-
-
-class FetchCancelled(Exception):
-    """``should_stop()`` said stop: the fetch was abandoned and its partial file removed."""
-
-
-def resolve_host(host: str) -> list[str]:
-    """Every address ``host`` resolves to, in the order the system would try them."""
-    found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in found))
-
-
-def address_class(address: str) -> str | None:
-    """Why echoic must not connect to ``address`` ("loopback", "private", …); ``None`` for a
-    public address. IPv6 forms that carry an IPv4 address (mapped, 6to4, NAT64) are judged by
-    the IPv4 address they reach."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address):
-        inner = ip.ipv4_mapped or ip.sixtofour
-        if inner is None and ip in _NAT64:
-            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if inner is not None:
-            return address_class(str(inner))
-    checks = (
-        ("unspecified", ip.is_unspecified),
-        ("multicast", ip.is_multicast),
-        ("loopback", ip.is_loopback),
-        ("link-local", ip.is_link_local),
-        ("reserved", ip.is_reserved),
-        ("private", ip.is_private),
-        ("non-public", not ip.is_global),  # e.g. 100.64.0.0/10, carrier-grade NAT
-    )
-    return next((name for name, hit in checks if hit), None)
-
-
-def check_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host) -> str:
-    """Validate before anything is fetched; returns the normalised URL.
-
-    Only http(s), no credentials in the URL, and every address the host resolves to must be
-    public (``allow_private`` opens loopback and private networks, never link-local, multicast,
-    reserved or unspecified addresses). The API calls this at submission; the request guard
-    repeats it for every request yt-dlp makes, since a name may resolve differently later.
-    """
-    return _vet(url, allow_private=allow_private, resolve=resolve)[0]
 
 
 def fetch_media(
@@ -174,7 +109,7 @@ def fetch_media(
     checked = check_url(url, allow_private=policy.allow_private, resolve=resolve)
     dest_dir.mkdir(parents=True, exist_ok=True)
     _remove_ours(dest_dir)
-    guard = _Guard(
+    guard = RequestGuard(
         policy=policy,
         resolve=resolve,
         should_stop=should_stop,
@@ -204,327 +139,15 @@ def fetch_media(
     )
 
 
-def _vet(
-    url: str, *, allow_private: bool, resolve: Resolver
-) -> tuple[str, urllib.parse.SplitResult, list[str]]:
-    """``check_url``, also returning the parsed URL and the addresses to connect to."""
-    text = url.strip()
-    if not text or len(text) > MAX_URL_CHARS:
-        raise InvalidParameterError(
-            f"a URL must be 1 to {MAX_URL_CHARS} characters long", param="url"
-        )
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in text):
-        raise InvalidParameterError("the URL contains control characters", param="url")
-    try:
-        parts = urllib.parse.urlsplit(text)
-        host, _port = parts.hostname, parts.port  # .port raises on a port out of range
-    except ValueError as exc:
-        raise InvalidParameterError(f"not a valid URL: {exc}", param="url") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise UrlNotAllowedError(
-            f"only http and https URLs can be fetched, not {scheme + ':' if scheme else text!r}"
-        )
-    if parts.username is not None or parts.password is not None:
-        raise UrlNotAllowedError("a URL with credentials (user:password@host) is not accepted")
-    if not host:
-        raise UrlNotAllowedError(f"the URL {text!r} names no host")
-    addresses = _addresses(host, resolve)
-    for address in addresses:
-        _refuse_forbidden(host, address, allow_private=allow_private)
-    parts = parts._replace(scheme=scheme, netloc=parts.netloc.lower(), path=parts.path or "/")
-    return urllib.parse.urlunsplit(parts), parts, addresses
-
-
-def _addresses(host: str, resolve: Resolver) -> list[str]:
-    try:
-        return [str(ipaddress.ip_address(host))]
-    except ValueError:
-        pass  # a name (or a legacy numeric form such as 2130706433, which the resolver parses)
-    try:
-        found = resolve(host)
-    except (OSError, UnicodeError) as exc:
-        raise MediaFetchError(f"could not resolve the host {host}: {exc}") from exc
-    if not found:
-        raise MediaFetchError(f"the host {host} resolves to no address")
-    return found
-
-
-def _refuse_forbidden(host: str, address: str, *, allow_private: bool) -> None:
-    try:
-        kind = address_class(address)
-    except ValueError:
-        kind = "unrecognised"
-    if kind is None or (allow_private and kind not in ALWAYS_REFUSED | {"unrecognised"}):
-        return
-    where = host if host.strip("[]") == address else f"{host} ({address})"
-    hint = (
-        f"echoic never fetches from these, even with {ALLOW_PRIVATE_ENV}=true"
-        if kind in ALWAYS_REFUSED or allow_private
-        else f"set {ALLOW_PRIVATE_ENV}=true to allow loopback and private networks"
-    )
-    raise UrlNotAllowedError(f"refusing to fetch from {where}: a {kind} address; {hint}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Guard:
-    """What every request and every downloaded block is checked against."""
-
-    policy: UrlPolicy
-    resolve: Resolver
-    should_stop: Callable[[], bool] | None
-    deadline: float  # time.monotonic()
-    #: Responses not closed yet. yt-dlp leaves some open (the generic extractor's first
-    #: response; the one a download abandons when a hook raises): the fetch closes them.
-    unclosed: set[_CappedResponse] = field(default_factory=set)
-
-    def admit(self, url: str) -> tuple[urllib.parse.SplitResult, list[str]]:
-        """Vet a request about to be sent; the addresses to connect to, checked."""
-        self.keep_going()
-        try:
-            _, parts, addresses = _vet(
-                url, allow_private=self.policy.allow_private, resolve=self.resolve
-            )
-        except EchoicError as exc:
-            raise _Stopped(exc) from exc
-        return parts, addresses
-
-    def close_responses(self) -> None:
-        for response in list(self.unclosed):
-            response.close()
-
-    def keep_going(self) -> None:
-        if self.should_stop is not None and self.should_stop():
-            raise _Stopped(FetchCancelled("the fetch was cancelled"))
-        if time.monotonic() > self.deadline:
-            limit_s = self.policy.timeout_s
-            raise _Stopped(MediaFetchError(f"fetching took longer than the {limit_s:g} s limit"))
-
-    def check_size(self, size: int, url: str, *, announced: bool) -> None:
-        if size > self.policy.max_bytes:
-            said = f"is {size} bytes" if announced else f"sent more than {size - 1} bytes"
-            raise _Stopped(
-                AudioTooLargeError(
-                    f"the media at {url} {said}, over the {self.policy.max_bytes} byte limit"
-                )
-            )
-
-    def progress(self, status: dict[str, Any], finished: list[Path]) -> None:
-        """yt-dlp's progress hook: the total over all fragments, cancellation, the deadline."""
-        url = str((status.get("info_dict") or {}).get("url") or "the URL")
-        try:
-            self.keep_going()
-            total = status.get("total_bytes")  # exact (Content-Length), unlike the estimate
-            if isinstance(total, int):
-                self.check_size(total, url, announced=True)
-            done = status.get("downloaded_bytes")
-            if isinstance(done, int) and done > self.policy.max_bytes:
-                self.check_size(done + 1, url, announced=False)
-        except _Stopped as stopped:
-            raise stopped.reason from None  # raised in yt-dlp's download loop: it lets it out
-        if status.get("status") == "finished" and status.get("filename"):
-            finished.append(Path(status["filename"]))
-
-
-class _Stopped(RequestError):  # type: ignore[misc]  # yt-dlp ships no type information
-    """Carries an echoic error (or FetchCancelled) out of the request handler: yt-dlp lets its
-    own RequestError through untouched (not as a "network error" to retry), nothing else."""
-
-    def __init__(self, reason: Exception) -> None:
-        super().__init__(str(reason))
-        self.reason = reason
-
-
-class _PinnedHttpRH(RequestHandler):  # type: ignore[misc]  # yt-dlp ships no type information
-    """The only way out for yt-dlp: every request vetted, redirects followed hop by hop, each
-    connection made to the addresses that were checked, every body capped at max_bytes."""
-
-    _SUPPORTED_URL_SCHEMES = ("http", "https")
-    _SUPPORTED_PROXY_SCHEMES = ()  # any proxy makes the request unsupported (see above)
-    _SUPPORTED_FEATURES = ()
-
-    def __init__(self, *, guard: _Guard, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._guard = guard
-
-    def _check_extensions(self, extensions: dict[str, Any]) -> None:
-        super()._check_extensions(extensions)
-        for name in ("cookiejar", "timeout", "legacy_ssl", "keep_header_casing"):
-            extensions.pop(name, None)
-
-    def _prepare_headers(self, request: Request, headers: Any) -> None:
-        headers["Accept-Encoding"] = "identity"  # nothing here decodes gzip or brotli
-        headers["Connection"] = "close"
-
-    def _send(self, request: Request) -> Response:
-        url, method, data = request.url, request.method, request.data
-        headers: dict[str, str] = self._get_headers(request)
-        for hop in range(MAX_REDIRECTS + 1):
-            parts, addresses = self._guard.admit(url)
-            raw = self._exchange(request, url, parts, addresses, method, data, headers)
-            location = raw.getheader("Location") if raw.status in _REDIRECT_STATUSES else None
-            if location is None:
-                return self._finish(url, raw)
-            if hop == MAX_REDIRECTS:
-                loop = _CappedResponse(raw, url=url, guard=self._guard)
-                raise HTTPError(loop, redirect_loop=True)
-            raw.close()
-            target = normalize_url(urllib.parse.urljoin(url, location))
-            if urllib.parse.urlsplit(target).netloc != parts.netloc:
-                headers = {
-                    k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")
-                }
-            if (raw.status == 303 and method != "HEAD") or (
-                raw.status in (301, 302) and method == "POST"
-            ):  # what browsers do, and yt-dlp's own handlers
-                method, data = "GET", None
-                headers = {
-                    k: v
-                    for k, v in headers.items()
-                    if k.lower() not in ("content-type", "content-length")
-                }
-            url = target
-        raise AssertionError("unreachable: the last hop returns or raises")
-
-    def _exchange(
-        self,
-        request: Request,
-        url: str,
-        parts: urllib.parse.SplitResult,
-        addresses: list[str],
-        method: str,
-        data: Any,
-        headers: dict[str, str],
-    ) -> http.client.HTTPResponse:
-        cookies = urllib.request.Request(url, headers=headers, method=method)
-        jar = self._get_cookiejar(request)
-        jar.add_cookie_header(cookies)
-        sent = dict(headers)
-        if cookie := cookies.get_header("Cookie"):
-            sent["Cookie"] = cookie
-        timeout = self._calculate_timeout(request)
-        conn: http.client.HTTPConnection
-        if parts.scheme == "https":
-            context = self._make_sslcontext(legacy_ssl_support=request.extensions.get("legacy_ssl"))
-            conn = _PinnedHTTPSConnection(
-                parts.hostname, parts.port, addresses=addresses, timeout=timeout, context=context
-            )
-        else:
-            conn = _PinnedHTTPConnection(
-                parts.hostname, parts.port, addresses=addresses, timeout=timeout
-            )
-        target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        try:
-            conn.request(method, target, body=data, headers=sent)
-            raw = conn.getresponse()
-        except ssl.SSLCertVerificationError as exc:
-            raise CertificateVerifyError(cause=exc) from exc
-        except ssl.SSLError as exc:
-            raise SSLError(cause=exc) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            raise TransportError(cause=exc) from exc
-        finally:
-            # As urllib does: the response keeps the socket open until it is read or closed.
-            if conn.sock is not None:
-                conn.sock.close()
-                conn.sock = None
-        jar.extract_cookies(raw, cookies)
-        return raw
-
-    def _finish(self, url: str, raw: http.client.HTTPResponse) -> Response:
-        response = _CappedResponse(raw, url=url, guard=self._guard)
-        if not 200 <= raw.status < 300:
-            raise HTTPError(response)
-        length = raw.getheader("Content-Length")
-        if length is not None and length.strip().isdigit():
-            try:
-                self._guard.check_size(int(length), url, announced=True)
-            except _Stopped:
-                response.close()
-                raise
-        return response
-
-
-class _CappedResponse(Response):  # type: ignore[misc]  # yt-dlp ships no type information
-    """A response body that stops one byte past max_bytes (a chunked body announces no size),
-    and at the fetch's deadline."""
-
-    def __init__(self, raw: http.client.HTTPResponse, *, url: str, guard: _Guard) -> None:
-        super().__init__(raw, url, raw.headers, status=raw.status, reason=raw.reason)
-        self._guard = guard
-        self._read = 0
-        guard.unclosed.add(self)
-
-    def close(self) -> None:
-        self._guard.unclosed.discard(self)
-        super().close()
-
-    def read(self, amt: int | None = None) -> bytes:
-        room = self._guard.policy.max_bytes - self._read + 1
-        data: bytes = super().read(room if amt is None or amt < 0 else min(amt, room))
-        self._read += len(data)
-        try:
-            self._guard.check_size(self._read, self.url, announced=False)
-            self._guard.keep_going()
-        except _Stopped:
-            self.close()
-            raise
-        return data
-
-
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    def __init__(
-        self, host: str | None, port: int | None, *, addresses: list[str], timeout: float
-    ) -> None:
-        super().__init__(host or "", port, timeout=timeout)
-        self._addresses = addresses
-
-    def connect(self) -> None:
-        self.sock = _connect(self._addresses, self.port, self.timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(
-        self,
-        host: str | None,
-        port: int | None,
-        *,
-        addresses: list[str],
-        timeout: float,
-        context: ssl.SSLContext,
-    ) -> None:
-        super().__init__(host or "", port, timeout=timeout, context=context)
-        self._addresses = addresses
-        self._tls = context
-
-    def connect(self) -> None:
-        sock = _connect(self._addresses, self.port, self.timeout)
-        try:  # the certificate and SNI name the host, though the socket went to an address
-            self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
-        except BaseException:
-            sock.close()
-            raise
-
-
-def _connect(addresses: list[str], port: int, timeout: float | None) -> socket.socket:
-    error: OSError = OSError("no address to connect to")
-    for address in addresses:
-        try:
-            return socket.create_connection((address, port), timeout=timeout)
-        except OSError as exc:
-            error = exc
-    raise error
-
-
 class _GuardedYoutubeDL(yt_dlp.YoutubeDL):  # type: ignore[misc]  # no type information
-    def __init__(self, params: dict[str, Any], *, guard: _Guard) -> None:
+    def __init__(self, params: dict[str, Any], *, guard: RequestGuard) -> None:
         self._echoic_guard = guard
         super().__init__(params)
 
     def build_request_director(self, handlers: Any, preferences: Any = None) -> Any:
         """Whatever handlers yt-dlp has (urllib, requests, curl_cffi, websockets): only ours."""
         return super().build_request_director(
-            [functools.partial(_PinnedHttpRH, guard=self._echoic_guard)]
+            [functools.partial(PinnedHttpRH, guard=self._echoic_guard)]
         )
 
 
@@ -539,7 +162,7 @@ class _YtDlpLog:
 
 
 def _params(
-    dest_dir: Path, policy: UrlPolicy, guard: _Guard, finished: list[Path]
+    dest_dir: Path, policy: UrlPolicy, guard: RequestGuard, finished: list[Path]
 ) -> dict[str, Any]:
     folder = str(dest_dir.resolve())
     return {
@@ -556,7 +179,7 @@ def _params(
         "continuedl": False,
         "updatetime": False,
         "cachedir": False,
-        "proxy": "",  # not the *_PROXY environment variables: see the module docstring
+        "proxy": "",  # not the *_PROXY environment variables: see pinned_http
         "ffmpeg_location": str(dest_dir / ".no-ffmpeg"),  # ffmpeg would bypass the guard
         "fixup": "never",
         "postprocessors": [],
@@ -565,6 +188,8 @@ def _params(
         "fragment_retries": 2,
         "extractor_retries": 1,
         "skip_unavailable_fragments": False,  # a gap in the audio is worse than an error
+        # No "max_filesize": yt-dlp skips a format whose size it knows without saying why, and
+        # never stops a body that announced no size (chunked); the guard does both.
         "progress_hooks": [functools.partial(guard.progress, finished=finished)],
     }
 
@@ -607,7 +232,7 @@ def _translate(exc: BaseException, url: str) -> Exception:
     """yt-dlp's exception (often a DownloadError wrapping the real cause) → echoic's tree."""
     causes = list(_causes(exc))
     for cause in causes:
-        if isinstance(cause, _Stopped):
+        if isinstance(cause, Stopped):
             return cause.reason
         if isinstance(cause, EchoicError | FetchCancelled):
             return cause

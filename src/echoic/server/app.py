@@ -27,7 +27,7 @@ from echoic.engines.registry import EnginePool
 from echoic.jobs.housekeeping import housekeeping
 from echoic.jobs.worker import Worker, worker_config
 from echoic.routing import probe_machine
-from echoic.server import error_handlers, health, jobs, rest, transcripts, ws
+from echoic.server import error_handlers, health, jobs, rest, transcripts, web, ws
 from echoic.server.auth import auth_required, authenticate_token
 from echoic.server.limits import ModelGates, RateLimiter
 from echoic.server.metrics import Metrics, StreamRecorder
@@ -85,6 +85,7 @@ def create_app(
     _install_websocket(app, state)
     app.add_middleware(ApiGuard, state=state)
     app.add_middleware(RequestIdMiddleware)
+    web.install(app)
     return app
 
 
@@ -195,6 +196,9 @@ async def _lifespan(state: ServerState) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await warm_up
         stop.set()  # running jobs stop at their next chunk and release their leases
+        _, late = await asyncio.wait(background, timeout=state.settings.shutdown_timeout_s)
+        for task in late:  # a download or decode that did not notice: its lease expires
+            task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await state.hub.shutdown()
         await state.models.aclose()

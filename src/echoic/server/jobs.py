@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from echoic.errors import InvalidParameterError
+from echoic.errors import InvalidParameterError, MediaFetchError
 from echoic.jobs.ingest import check_url
 from echoic.jobs.options import JobOptions
 from echoic.server import sse
@@ -167,7 +167,7 @@ async def _submit(request: Request, fields: JobFields, upload: UploadFile | None
             **common,
         )
     elif fields.url:
-        url = check_url(fields.url, allow_private=state.settings.url_allow_private)
+        url = await _checked_url(fields.url, allow_private=state.settings.url_allow_private)
         job = await asyncio.to_thread(store.submit_url, tenant, url, **common)
     else:
         assert fields.transcript_id is not None
@@ -178,6 +178,15 @@ async def _submit(request: Request, fields: JobFields, upload: UploadFile | None
         status_code=202,
         headers={"Location": f"{request.url.path.rstrip('/')}/{job.id}"},
     )
+
+
+async def _checked_url(url: str, *, allow_private: bool) -> str:
+    """Refuse a URL to a forbidden address now (the worker checks every connection again); a
+    name that does not resolve at the moment is left to the worker, which retries."""
+    try:
+        return await asyncio.to_thread(check_url, url, allow_private=allow_private)
+    except MediaFetchError:
+        return url.strip()
 
 
 async def _read_submission(
