@@ -51,16 +51,16 @@ def test_claims_go_by_priority_then_first_come(store: Store) -> None:
     low_later = submit(store, priority=0, at=NOW + 2)
     order = []
     for _ in range(3):
-        claimed = store.jobs.claim("w1", now=NOW + 10, lease_s=LEASE_S)
+        claimed = store.leases.claim("w1", now=NOW + 10, lease_s=LEASE_S)
         assert claimed is not None
         order.append(claimed[0].id)
     assert order == [high.id, low.id, low_later.id]
-    assert store.jobs.claim("w1", now=NOW + 10, lease_s=LEASE_S) is None
+    assert store.leases.claim("w1", now=NOW + 10, lease_s=LEASE_S) is None
 
 
 def test_a_claim_leases_the_job(store: Store) -> None:
     job = submit(store)
-    claimed = store.jobs.claim("w1", now=NOW, lease_s=LEASE_S)
+    claimed = store.leases.claim("w1", now=NOW, lease_s=LEASE_S)
     assert claimed is not None
     running, lease = claimed
     assert running.status is JobStatus.RUNNING
@@ -73,13 +73,13 @@ def test_a_claim_leases_the_job(store: Store) -> None:
 
 def test_renewing_extends_the_lease_and_records_progress(store: Store) -> None:
     submit(store)
-    claimed = store.jobs.claim("w1", now=NOW, lease_s=LEASE_S)
+    claimed = store.leases.claim("w1", now=NOW, lease_s=LEASE_S)
     assert claimed is not None
     job, lease = claimed
-    lease = store.jobs.renew(lease, now=NOW + 20, lease_s=LEASE_S, progress=0.5, audio_done_s=5)
+    lease = store.leases.renew(lease, now=NOW + 20, lease_s=LEASE_S, progress=0.5, audio_done_s=5)
     assert lease.expires_at == NOW + 20 + LEASE_S
     # Past the first expiry, but within the renewed one: still this worker's.
-    lease = store.jobs.renew(lease, now=NOW + 40, lease_s=LEASE_S)
+    lease = store.leases.renew(lease, now=NOW + 40, lease_s=LEASE_S)
     current = store.jobs.get(TENANT, job.id)
     assert current.progress == 0.5
     assert current.audio_done_s == 5
@@ -90,21 +90,21 @@ def test_renewing_extends_the_lease_and_records_progress(store: Store) -> None:
 
 def test_an_expired_lease_returns_the_job_to_the_queue(store: Store) -> None:
     job = submit(store)
-    first = store.jobs.claim("w1", now=NOW, lease_s=LEASE_S)
+    first = store.leases.claim("w1", now=NOW, lease_s=LEASE_S)
     assert first is not None
     # Another worker finds nothing while the lease lives, then takes the job over.
-    assert store.jobs.claim("w2", now=NOW + LEASE_S - 1, lease_s=LEASE_S) is None
-    second = store.jobs.claim("w2", now=NOW + LEASE_S + 1, lease_s=LEASE_S)
+    assert store.leases.claim("w2", now=NOW + LEASE_S - 1, lease_s=LEASE_S) is None
+    second = store.leases.claim("w2", now=NOW + LEASE_S + 1, lease_s=LEASE_S)
     assert second is not None
     assert second[0].id == job.id
     assert second[0].attempts == 2
     assert second[1].lease_id != first[1].lease_id
     # The first worker comes back: every report of its is refused, and audited.
     with pytest.raises(LeaseLostError):
-        store.jobs.renew(first[1], now=NOW + LEASE_S + 2, lease_s=LEASE_S)
+        store.leases.renew(first[1], now=NOW + LEASE_S + 2, lease_s=LEASE_S)
     with pytest.raises(LeaseLostError):
-        store.jobs.complete(first[1], transcript("late"), now=NOW + LEASE_S + 3)
-    store.jobs.complete(second[1], transcript("on time"), now=NOW + LEASE_S + 4)
+        store.leases.complete(first[1], transcript("late"), now=NOW + LEASE_S + 3)
+    store.leases.complete(second[1], transcript("on time"), now=NOW + LEASE_S + 4)
     trail = audit_of(store, job.id)
     assert trail == [
         "created",
@@ -125,10 +125,10 @@ def test_an_expired_lease_returns_the_job_to_the_queue(store: Store) -> None:
 
 def test_a_completion_after_the_lease_expired_is_refused(store: Store) -> None:
     job = submit(store)
-    claimed = store.jobs.claim("w1", now=NOW, lease_s=LEASE_S)
+    claimed = store.leases.claim("w1", now=NOW, lease_s=LEASE_S)
     assert claimed is not None
     with pytest.raises(LeaseLostError, match="expired"):
-        store.jobs.complete(claimed[1], transcript("too late"), now=NOW + LEASE_S + 1)
+        store.leases.complete(claimed[1], transcript("too late"), now=NOW + LEASE_S + 1)
     current = store.jobs.get(TENANT, job.id)
     assert current.status is JobStatus.RUNNING  # until a claim returns it to the queue
     assert current.transcript_id is None
@@ -138,10 +138,10 @@ def test_a_completion_after_the_lease_expired_is_refused(store: Store) -> None:
 
 def test_completion_stores_the_transcript_with_segments_words_and_chunks(store: Store) -> None:
     submit(store)
-    claimed = store.jobs.claim("w1", now=NOW, lease_s=LEASE_S)
+    claimed = store.leases.claim("w1", now=NOW, lease_s=LEASE_S)
     assert claimed is not None
     said = transcript("Ask not what your country can do for you.", "Ask what you can do.")
-    transcript_id = store.jobs.complete(claimed[1], said, now=NOW + 1)
+    transcript_id = store.leases.complete(claimed[1], said, now=NOW + 1)
     info, version, kept = store.transcripts.get(TENANT, transcript_id)
     assert info.current_version == 1
     assert version.reason == "transcription"
@@ -161,15 +161,15 @@ def test_completion_stores_the_transcript_with_segments_words_and_chunks(store: 
 def test_retryable_failures_back_off_then_dead_letter(store: Store) -> None:
     job = submit(store, attempts=2)
     error = JobError(code="engine_error", message="boom", retryable=True)
-    claimed = store.jobs.claim("w1", now=NOW, lease_s=LEASE_S)
+    claimed = store.leases.claim("w1", now=NOW, lease_s=LEASE_S)
     assert claimed is not None
-    retried = store.jobs.fail(claimed[1], error, now=NOW + 1, retry_in_s=10)
+    retried = store.leases.fail(claimed[1], error, now=NOW + 1, retry_in_s=10)
     assert retried.status is JobStatus.QUEUED
     assert retried.available_at == NOW + 11
-    assert store.jobs.claim("w1", now=NOW + 5, lease_s=LEASE_S) is None  # not due yet
-    claimed = store.jobs.claim("w1", now=NOW + 11, lease_s=LEASE_S)
+    assert store.leases.claim("w1", now=NOW + 5, lease_s=LEASE_S) is None  # not due yet
+    claimed = store.leases.claim("w1", now=NOW + 11, lease_s=LEASE_S)
     assert claimed is not None
-    dead = store.jobs.fail(claimed[1], error, now=NOW + 12, retry_in_s=10)
+    dead = store.leases.fail(claimed[1], error, now=NOW + 12, retry_in_s=10)
     assert dead.status is JobStatus.FAILED
     assert dead.dead_letter
     assert dead.error == error
@@ -178,10 +178,10 @@ def test_retryable_failures_back_off_then_dead_letter(store: Store) -> None:
 
 def test_a_permanent_failure_fails_at_once(store: Store) -> None:
     submit(store, attempts=5)
-    claimed = store.jobs.claim("w1", now=NOW, lease_s=LEASE_S)
+    claimed = store.leases.claim("w1", now=NOW, lease_s=LEASE_S)
     assert claimed is not None
     error = JobError(code="not_audio", message="not an audio file", retryable=False)
-    failed = store.jobs.fail(claimed[1], error, now=NOW + 1, retry_in_s=10)
+    failed = store.leases.fail(claimed[1], error, now=NOW + 1, retry_in_s=10)
     assert failed.status is JobStatus.FAILED
     assert not failed.dead_letter
     assert failed.error == error
@@ -191,9 +191,9 @@ def test_a_job_whose_workers_keep_dying_is_dead_lettered(store: Store) -> None:
     job = submit(store, attempts=2)
     now = NOW
     for _ in range(2):
-        assert store.jobs.claim("w", now=now, lease_s=LEASE_S) is not None
+        assert store.leases.claim("w", now=now, lease_s=LEASE_S) is not None
         now += LEASE_S + 1
-    store.jobs.requeue_expired(now=now)
+    store.leases.requeue_expired(now=now)
     dead = store.jobs.get(TENANT, job.id)
     assert dead.status is JobStatus.FAILED
     assert dead.dead_letter
@@ -203,14 +203,14 @@ def test_a_job_whose_workers_keep_dying_is_dead_lettered(store: Store) -> None:
 
 def test_cancelling_a_running_job_stops_its_worker(store: Store) -> None:
     job = submit(store)
-    claimed = store.jobs.claim("w1", now=NOW, lease_s=LEASE_S)
+    claimed = store.leases.claim("w1", now=NOW, lease_s=LEASE_S)
     assert claimed is not None
     cancelled = store.jobs.cancel(TENANT, job.id, actor="user", now=NOW + 1)
     assert cancelled.status is JobStatus.CANCELLED
     with pytest.raises(JobCancelledError):
-        store.jobs.renew(claimed[1], now=NOW + 2, lease_s=LEASE_S)
+        store.leases.renew(claimed[1], now=NOW + 2, lease_s=LEASE_S)
     with pytest.raises(JobCancelledError):
-        store.jobs.complete(claimed[1], transcript("x"), now=NOW + 3)
+        store.leases.complete(claimed[1], transcript("x"), now=NOW + 3)
     assert store.jobs.get(TENANT, job.id).transcript_id is None
     # Cancelling again, or a finished job, changes nothing.
     assert store.jobs.cancel(TENANT, job.id, actor="user", now=NOW + 4) == cancelled
@@ -218,9 +218,9 @@ def test_cancelling_a_running_job_stops_its_worker(store: Store) -> None:
 
 def test_release_requeues_without_spending_an_attempt(store: Store) -> None:
     job = submit(store)
-    claimed = store.jobs.claim("w1", now=NOW, lease_s=LEASE_S)
+    claimed = store.leases.claim("w1", now=NOW, lease_s=LEASE_S)
     assert claimed is not None
-    store.jobs.release(claimed[1], now=NOW + 1)
+    store.leases.release(claimed[1], now=NOW + 1)
     again = store.jobs.get(TENANT, job.id)
     assert again.status is JobStatus.QUEUED
     assert again.attempts == 0
@@ -238,7 +238,7 @@ def test_another_tenants_job_is_not_found(store: Store) -> None:
 
 def test_listing_pages_newest_first_and_filters_by_status(store: Store) -> None:
     jobs = [submit(store, at=NOW + i) for i in range(5)]
-    claimed = store.jobs.claim("w", now=NOW + 10, lease_s=LEASE_S)
+    claimed = store.leases.claim("w", now=NOW + 10, lease_s=LEASE_S)
     assert claimed is not None
     first = store.jobs.list(TENANT, limit=2)
     assert [j.id for j in first] == [jobs[4].id, jobs[3].id]
@@ -260,7 +260,7 @@ def test_concurrent_claims_never_share_a_job(store: Store, database_url: str) ->
         db = Database.open(database_url, migrate=False)
         other = Store(db, store.media.root)
         try:
-            while (got := other.jobs.claim(name, now=NOW + 100, lease_s=LEASE_S)) is not None:
+            while (got := other.leases.claim(name, now=NOW + 100, lease_s=LEASE_S)) is not None:
                 with lock:
                     claimed.append(got[0].id)
         finally:
@@ -284,7 +284,7 @@ def _claim_all(database_url: str, media_root: str, name: str) -> list[str]:
     other = Store(Database.open(database_url, migrate=False), Path(media_root))
     claimed = []
     try:
-        while (got := other.jobs.claim(name, now=NOW + 100, lease_s=LEASE_S)) is not None:
+        while (got := other.leases.claim(name, now=NOW + 100, lease_s=LEASE_S)) is not None:
             claimed.append(got[0].id)
     finally:
         other.close()

@@ -26,7 +26,7 @@ async def housekeeping(
 ) -> None:
     while not stop.is_set():
         try:
-            requeued = await asyncio.to_thread(store.jobs.requeue_expired, now=clock())
+            requeued = await asyncio.to_thread(store.leases.requeue_expired, now=clock())
             deleted = await asyncio.to_thread(store.media.sweep, clock())
             if requeued or deleted:
                 log.info(

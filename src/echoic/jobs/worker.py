@@ -128,7 +128,7 @@ class Worker:
         while not stop.is_set():
             try:
                 claimed = await asyncio.to_thread(
-                    self.store.jobs.claim,
+                    self.store.leases.claim,
                     self.config.worker_id,
                     now=self._clock(),
                     lease_s=self.config.lease_s,
@@ -180,7 +180,9 @@ class Worker:
             transcript = outcome
             if not isinstance(abort.reason, _ShuttingDown):  # done anyway: keep it
                 abort.check()
-            await asyncio.to_thread(self.store.jobs.complete, lease, transcript, now=self._clock())
+            await asyncio.to_thread(
+                self.store.leases.complete, lease, transcript, now=self._clock()
+            )
             await asyncio.to_thread(self.store.after_completion, job, self._clock())
             self._finished(JobStatus.COMPLETED)
             log.info(
@@ -278,7 +280,7 @@ class Worker:
                 return
             try:
                 lease = await asyncio.to_thread(
-                    self.store.jobs.renew,
+                    self.store.leases.renew,
                     lease,
                     now=self._clock(),
                     lease_s=self.config.lease_s,
@@ -296,7 +298,7 @@ class Worker:
     ) -> None:
         if isinstance(abort.reason, _ShuttingDown):
             with contextlib.suppress(LeaseLostError):  # expired meanwhile: queued already
-                await asyncio.to_thread(self.store.jobs.release, lease, now=self._clock())
+                await asyncio.to_thread(self.store.leases.release, lease, now=self._clock())
                 log.info("job released on shutdown", extra=context)
             return
         if isinstance(abort.reason, JobCancelledError) or isinstance(exc, JobCancelledError):
@@ -318,7 +320,7 @@ class Worker:
         )
         try:
             failed = await asyncio.to_thread(
-                self.store.jobs.fail, lease, error, now=self._clock(), retry_in_s=delay
+                self.store.leases.fail, lease, error, now=self._clock(), retry_in_s=delay
             )
         except LeaseLostError:
             log.warning("job failed after its lease was lost", extra=context)

@@ -27,7 +27,7 @@ from echoic.engines.registry import EnginePool
 from echoic.jobs.housekeeping import housekeeping
 from echoic.jobs.worker import Worker, worker_config
 from echoic.routing import probe_machine
-from echoic.server import error_handlers, health, jobs, rest, transcripts, web, ws
+from echoic.server import error_handlers, health, job_events, jobs, rest, transcripts, web, ws
 from echoic.server.auth import auth_required, authenticate_token
 from echoic.server.limits import ModelGates, RateLimiter
 from echoic.server.metrics import Metrics, StreamRecorder
@@ -79,7 +79,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(rest.router, prefix="/v1")
     app.include_router(rest.router, prefix="/api/v1", include_in_schema=False)
-    for api in (jobs.router, transcripts.router):
+    for api in (jobs.router, job_events.router, transcripts.router):
         app.include_router(api, prefix="/v1")
         app.include_router(api, prefix="/api/v1", include_in_schema=False)
     _install_websocket(app, state)

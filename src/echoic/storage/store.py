@@ -2,7 +2,7 @@
 
     store = open_store(settings)          # SQLite under ECHOIC_DATA_DIR, or ECHOIC_DATABASE_URL
     job = store.submit_upload(tenant_id, file, options, actor="ek_…", now=time.time())
-    store.jobs.claim("worker-1", now=time.time(), lease_s=30)
+    store.leases.claim("worker-1", now=time.time(), lease_s=30)
 
 Opening migrates the schema (Alembic), creates the local tenant (the one caller of a server
 without API keys) and moves keys from an older echoic's ``keys.sqlite3`` into the database.
@@ -26,6 +26,7 @@ from echoic.storage.audit import Event
 from echoic.storage.db import Database, default_url
 from echoic.storage.jobs import JobQueue
 from echoic.storage.keys import LEGACY_FILE, SqlKeyStore
+from echoic.storage.leases import Leases
 from echoic.storage.media import MediaRepo, get_media
 from echoic.storage.records import LOCAL_TENANT, Job, JobStatus, Media
 from echoic.storage.schema import jobs, tenants
@@ -75,6 +76,7 @@ class Store:
         self.keys = SqlKeyStore(db)
         self.media = MediaRepo(db, media_root, in_database=in_db)
         self.jobs = JobQueue(db)
+        self.leases = Leases(db)
         self.transcripts = TranscriptRepo(db)
 
     def ensure_local_tenant(self, now: float) -> None:
