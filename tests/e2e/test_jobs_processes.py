@@ -203,31 +203,38 @@ def test_two_workers_complete_twenty_jobs_exactly_once(
 
 
 def test_a_server_restart_loses_no_job(tmp_path: Path, shared_dir: Path) -> None:
-    env = base_env(tmp_path, None)  # the embedded default: SQLite and an in-process worker
+    # The embedded default: SQLite and an in-process worker. base, so that the long job runs
+    # long enough (≈ 30 s) to be caught in the middle, twice.
+    env = base_env(tmp_path, None, ECHOIC_MODEL="base")
     long_path, short_path = shared_dir / LONGFORM, shared_dir / JFK_PATH
-    server = start_server(["serve"], tmp_path, env=env)
-    long_job = submit(server, long_path)
-    short_jobs = [submit(server, short_path) for _ in range(3)]
-    wait_until(
-        lambda: job_of(server, long_job["id"])["status"] == "running", 60, "the long job to run"
-    )
-    # A graceful stop releases the running job at its next chunk …
-    assert server.stop() == 0
-    trail = audit_trail(tmp_path, None, long_job["id"])
-    assert trail[-1].event == "released", [e.event for e in trail]
+    servers: list[ServerProcess] = []
 
-    # … and after a restart it runs again; this time the server is killed outright.
-    server = start_server(["serve"], tmp_path, env=env)
-    wait_until(
-        lambda: job_of(server, long_job["id"])["progress"]["audio_done_s"] > 0,
-        120,
-        "the long job to make progress",
-    )
-    server.process.send_signal(signal.SIGKILL)
-    server.process.wait()
+    def start() -> ServerProcess:
+        servers.append(start_server(["serve"], tmp_path, env=env))
+        return servers[-1]
 
-    server = start_server(["serve"], tmp_path, env=env)
+    def running_long(server: ServerProcess) -> bool:
+        job = job_of(server, long_job["id"])
+        assert job["status"] in ("queued", "running"), job  # too fast to catch: make it longer
+        return job["status"] == "running" and job["progress"]["audio_done_s"] > 0
+
     try:
+        server = start()
+        long_job = submit(server, long_path)
+        short_jobs = [submit(server, short_path) for _ in range(3)]
+        wait_until(lambda: running_long(server), 120, "the long job to make progress")
+        # A graceful stop releases the running job at its next chunk …
+        assert server.stop() == 0
+        trail = audit_trail(tmp_path, None, long_job["id"])
+        assert trail[-1].event == "released", [e.event for e in trail]
+
+        # … and after a restart it runs again; this time the server is killed outright.
+        server = start()
+        wait_until(lambda: running_long(server), 120, "the long job to make progress again")
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+
+        server = start()
         all_jobs = [long_job, *short_jobs]
         wait_until(
             lambda: all(job_of(server, j["id"])["status"] == "completed" for j in all_jobs),
@@ -243,8 +250,12 @@ def test_a_server_restart_loses_no_job(tmp_path: Path, shared_dir: Path) -> None
             params={"response_format": "text"},
         ).text
         assert "ask not what your country can do for you" in jfk.lower()
-    finally:
         assert server.stop() == 0
+    finally:
+        for leftover in servers:
+            if leftover.process.poll() is None:
+                leftover.process.kill()
+                leftover.process.wait()
     trail = audit_trail(tmp_path, None, long_job["id"])
     names = [e.event for e in trail]
     assert names.count("completed") == 1
