@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from echoic.errors import JobCancelledError, LeaseLostError, NotFoundError
+from echoic.errors import ConflictError, JobCancelledError, LeaseLostError, NotFoundError
 from echoic.storage.audit import events
 from echoic.storage.records import Job, JobError, JobStatus
 from echoic.storage.store import Store
@@ -300,3 +300,38 @@ def test_claims_from_several_processes_never_share_a_job(store: Store, database_
         )
     claimed = [job_id for result in results for job_id in result]
     assert sorted(claimed) == sorted(jobs)  # every job once, none twice
+
+
+def test_a_rerun_of_a_deleted_transcript_fails_and_keeps_its_audio_until_then(
+    store: Store,
+) -> None:
+    submit(store)
+    claimed = store.leases.claim("w1", now=NOW, lease_s=LEASE_S)
+    assert claimed is not None
+    transcript_id = store.leases.complete(claimed[1], transcript("first"), now=NOW + 1)
+    rerun = store.submit_rerun(
+        TENANT,
+        transcript_id,
+        options={},
+        priority=0,
+        max_attempts=3,
+        actor="test",
+        now=NOW + 2,
+    )
+    store.delete_transcript(TENANT, transcript_id, actor="test", now=NOW + 3)
+    assert not store.media.get(TENANT, rerun.media_id).deleted  # the re-run still needs it
+    with pytest.raises(ConflictError, match=rerun.id):
+        store.delete_media(TENANT, rerun.media_id, actor="test", now=NOW + 3)
+    claimed = store.leases.claim("w1", now=NOW + 4, lease_s=LEASE_S)
+    assert claimed is not None
+    with pytest.raises(NotFoundError, match="was deleted"):
+        store.leases.complete(claimed[1], transcript("second"), now=NOW + 5)
+    failed = store.leases.fail(
+        claimed[1],
+        JobError(code="not_found", message="deleted", retryable=False),
+        now=NOW + 6,
+        retry_in_s=None,
+    )
+    assert failed.status is JobStatus.FAILED
+    store.delete_media(TENANT, rerun.media_id, actor="test", now=NOW + 7)
+    assert store.media.get(TENANT, rerun.media_id).deleted

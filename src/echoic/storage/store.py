@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from echoic.errors import ConflictError, MediaGoneError
 from echoic.settings import Settings
@@ -302,36 +303,30 @@ class Store:
     def delete_transcript(
         self, tenant_id: str, transcript_id: str, *, actor: str, now: float
     ) -> None:
-        """The transcript, its versions and chunks, and its audio (unless a queued or running
-        job still needs it)."""
+        """The transcript, its versions and chunks, and its audio — unless a queued or running
+        job still needs that audio (it is then left to the retention setting)."""
         info = self.transcripts.info(tenant_id, transcript_id)
         self.transcripts.delete(tenant_id, transcript_id, actor=actor, now=now)
         if info.media_id is not None:
-            self._delete_audio_if_idle(tenant_id, info.media_id, actor=actor, now=now)
+            with self.db.write() as conn:
+                if _job_needing(conn, info.media_id) is None:
+                    item = get_media(conn, tenant_id, info.media_id)
+                    self.media.delete_audio(conn, item, actor=actor, now=now, reason="deleted")
 
     def delete_media(self, tenant_id: str, media_id: str, *, actor: str, now: float) -> None:
-        """The audio, and every transcript made from it."""
-        item = self.media.get(tenant_id, media_id)
+        """The audio, and every transcript made from it; :class:`ConflictError` while a job
+        still needs it (cancel the job first)."""
         with self.db.read() as conn:
+            item = get_media(conn, tenant_id, media_id)
+            busy = _job_needing(conn, item.id)
             rows = conn.execute(
                 sa.select(transcripts_table.c.id).where(transcripts_table.c.media_id == item.id)
             ).all()
+        if busy is not None:
+            raise ConflictError(f"Job {busy} still needs this audio; cancel it first.")
         for (transcript_id,) in rows:
             self.transcripts.delete(tenant_id, transcript_id, actor=actor, now=now)
-        self._delete_audio_if_idle(tenant_id, media_id, actor=actor, now=now)
-
-    def _delete_audio_if_idle(
-        self, tenant_id: str, media_id: str, *, actor: str, now: float
-    ) -> None:
         with self.db.write() as conn:
-            busy = conn.execute(
-                sa.select(jobs.c.id).where(
-                    jobs.c.media_id == media_id,
-                    jobs.c.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)),
-                )
-            ).first()
-            if busy is not None:
-                raise ConflictError(f"Job {busy[0]} still needs this audio; cancel it first.")
             item = get_media(conn, tenant_id, media_id)
             self.media.delete_audio(conn, item, actor=actor, now=now, reason="deleted")
 
@@ -359,3 +354,14 @@ def open_store(settings: Settings, *, migrate: bool = True) -> Store:
 def _media_in_database(settings: Settings, db: Database) -> bool:
     choice = settings.media_store
     return db.is_postgres if choice == "auto" else choice == "database"
+
+
+def _job_needing(conn: Connection, media_id: str) -> str | None:
+    """A queued or running job that still needs this media's audio."""
+    found = conn.execute(
+        sa.select(jobs.c.id).where(
+            jobs.c.media_id == media_id,
+            jobs.c.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value)),
+        )
+    ).first()
+    return None if found is None else str(found[0])

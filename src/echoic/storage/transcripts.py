@@ -75,8 +75,10 @@ def add_version(
             .with_for_update()
         )
         .mappings()
-        .one()
+        .one_or_none()
     )
+    if row is None:  # deleted while a re-run of it was queued or running
+        raise NotFoundError(f"Transcript {transcript_id!r} was deleted.")
     version = int(row["current_version"]) + 1
     meta = transcript.metadata
     conn.execute(
