@@ -126,6 +126,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         log.info("worker started", extra={"worker_id": self.config.worker_id})
         while not stop.is_set():
+            self._wakeup.clear()  # before the claim: a wake-up during it is not lost
             try:
                 claimed = await asyncio.to_thread(
                     self.store.leases.claim,
@@ -143,7 +144,6 @@ class Worker:
         log.info("worker stopped", extra={"worker_id": self.config.worker_id})
 
     async def _idle(self, stop: asyncio.Event) -> None:
-        self._wakeup.clear()
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wakeup.wait())]
         try:
             await asyncio.wait(waits, timeout=self.config.poll_s, return_when="FIRST_COMPLETED")

@@ -59,14 +59,17 @@ async def job_events(
     async def stream() -> AsyncIterator[bytes]:
         nonlocal after
         while True:
+            # The status first: once it says finished, the events read after it include the
+            # last one (read the other way round, a job finishing in between would end the
+            # stream before its final event).
+            job = await asyncio.to_thread(store.jobs.get, tenant, job_id)
             news = await asyncio.to_thread(_job_events, state, job_id, after)
             for event in news:
                 after = event.id
                 name = SSE_EVENTS.get(event.event)
                 if name is not None:
                     yield _sse(event.id, name, _event_data(job_id, name, event))
-            job = await asyncio.to_thread(store.jobs.get, tenant, job_id)
-            if job.status.finished and not news:
+            if job.status.finished:
                 return
             if await request.is_disconnected():
                 return
