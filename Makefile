@@ -8,7 +8,7 @@ SAMPLE := samples/beckett.wav
 PYTEST_ARGS ?=
 PORT ?= 8000
 
-.PHONY: install models services run test check format bench clean
+.PHONY: install models services browser run test check format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,12 @@ run: models $(SAMPLE)
 	$(BIN)/echoic serve --host 127.0.0.1 --port $(PORT)
 
 # The suite starts its own Redis and PostgreSQL servers from the machine's binaries.
-test: models services
+test: models services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium through Playwright (never `playwright install`).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 services:
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server; }

@@ -4,7 +4,8 @@
         url = server.create_database("t1")     # postgresql://postgres@127.0.0.1:PORT/t1
 
 ``initdb`` refuses to run as root, so as root (CI) the server runs as the ``postgres`` system
-user (``runuser``), in a directory it owns. It listens on a free loopback port with trust
+user (``runuser``), in a directory it owns — which is why this is not pytest-postgresql, whose
+executor runs ``pg_ctl`` as the current user. It listens on a free loopback port with trust
 authentication, and fsync off: it lives as long as the test session.
 """
 

@@ -216,7 +216,7 @@ def test_a_server_restart_loses_no_job(tmp_path: Path, shared_dir: Path) -> None
     def running_long(server: ServerProcess) -> bool:
         job = job_of(server, long_job["id"])
         assert job["status"] in ("queued", "running"), job  # too fast to catch: make it longer
-        return job["status"] == "running" and job["progress"]["audio_done_s"] > 0
+        return bool(job["status"] == "running" and job["progress"]["audio_done_s"] > 0)
 
     try:
         server = start()

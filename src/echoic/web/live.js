@@ -14,7 +14,7 @@ const REFUSED = new Set([4400, 4429]); // the server will refuse again: retrying
 const REASONS = {
   error: "failed",
   timeout: "timed out",
-  circuit_open: "is paused after repeated failures",
+  circuit_open: "keeps failing",
   overloaded: "is overloaded",
   unavailable: "is unavailable",
   rate_limited: "is rate limited",
@@ -321,7 +321,7 @@ export class Live {
     const tier = this.tiers.get(event.utterance_id) || this.primary();
     if (this.degraded && tier === this.primary()) {
       this.degraded = false;
-      toast(`${sourceLabel(event.source, tier)} transcription is back.`, "success");
+      toast(`${tierName(tier)} is back.`, "success");
     }
   }
 
@@ -332,9 +332,7 @@ export class Live {
     if (!to || this.degraded) return; // no tier left: an error event follows
     this.degraded = true;
     const reason = REASONS[event.reason] || event.reason || "failed";
-    const what = from === "client" ? "The page's transcription" : `${sourceLabel(from.split(":")[0], from)} transcription`;
-    const where = to === "cloud" ? "the cloud" : to === "server" ? "the server" : sourceLabel("local", to);
-    toast(`${what} ${reason} — switched to ${where}.`, "warning");
+    toast(`${tierName(from)} ${reason} — switched to ${tierName(to, false)}.`, "warning");
   }
 
   onWarning(event) {
@@ -375,4 +373,13 @@ export class Live {
     stop.textContent = this.state === "stopping" ? "Finishing…" : "Stop";
     talk.disabled = !live;
   }
+}
+
+/** "Local transcription (CPU)", "the cloud", … for a provider tier's name. */
+function tierName(tier, subject = true) {
+  const [source, device] = tier.split(":");
+  if (source === "local") return `${subject ? "Local" : "local"} transcription (${device === "cuda" ? "GPU" : (device || "cpu").toUpperCase()})`;
+  if (source === "client") return subject ? "The page's own transcription" : "the page";
+  if (source === "server") return "the server";
+  return subject ? `The ${source}` : `the ${source}`;
 }

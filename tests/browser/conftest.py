@@ -1,0 +1,113 @@
+"""Fixtures of the browser tests: one Chromium whose microphone plays a dev session, one real
+``echoic serve`` on tiny.en, and pages that fail their test on any console error."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.browser_kit import Watch, fake_microphone, launch, require_browser
+from tests.process_kit import ServerProcess, server_process
+
+CHROMIUM = require_browser()  # skips this folder (fails in CI) without Playwright or Chromium
+
+from playwright.sync_api import (  # noqa: E402  (only once it is known to be there)
+    Browser,
+    Page,
+    Playwright,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
+
+if TYPE_CHECKING:
+    from tests.browser_kit import OpenPage
+
+expect.set_options(timeout=30_000)
+
+SESSION = "eval/dev/sessions/session_02.wav"
+#: Whether a test's own steps failed: its pages' console is then not checked on top (a page
+#: left open on a server the failed test stopped only adds noise).
+CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def pw() -> Iterator[Playwright]:
+    with sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def session_wav(shared_dir: Path) -> Path:
+    """34 s of read speech in seven utterances with pauses (16 kHz mono)."""
+    return shared_dir / SESSION
+
+
+@pytest.fixture(scope="session")
+def browser(pw: Playwright, chromium: str, session_wav: Path) -> Iterator[Browser]:
+    """Chromium whose microphone plays ``session_wav`` once, from the start, for each page
+    that opens it."""
+    browser = launch(pw, chromium, fake_microphone(session_wav))
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """``echoic serve`` as ``make run`` starts it (tiny.en, a SQLite store, one job worker)."""
+    with server_process(
+        ["serve", "--model", "tiny.en"],
+        tmp_path_factory.mktemp("server"),
+        env={"ECHOIC_RATE_LIMIT": ""},
+    ) as process:
+        yield process
+
+
+@pytest.fixture
+def open_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[OpenPage]:
+    """Open ``url`` in a fresh browser context; every page's watch is checked at the end."""
+    opened: list[tuple[Page, Watch]] = []
+
+    def open_(
+        url: str,
+        *,
+        in_browser: Browser | None = None,
+        viewport: ViewportSize | None = None,
+        init_script: str | None = None,
+    ) -> tuple[Page, Watch]:
+        context = (in_browser or browser).new_context(
+            accept_downloads=True, viewport=viewport or {"width": 1280, "height": 800}
+        )
+        context.set_default_timeout(30_000)
+        if init_script:
+            context.add_init_script(init_script)
+        page = context.new_page()
+        watch = Watch.on(page, url.split("/#")[0])
+        opened.append((page, watch))
+        page.goto(url)
+        return page, watch
+
+    yield open_
+    for page, _ in opened:
+        page.context.close()
+    if not request.node.stash.get(CALL_FAILED, False):
+        for _, watch in opened:
+            watch.check()
