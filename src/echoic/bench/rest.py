@@ -148,7 +148,7 @@ def run_rest_bench(
     audio_s = probe_audio(options.file).duration_s or 0.0
     body = options.file.read_bytes()
     with _server(options) as (url, process):
-        _wait_ready(url, options.ready_timeout_s, process)
+        wait_ready(url, options.ready_timeout_s, process)
         warm_up = _level(url, body, options, clients=1, seconds=min(2.0, options.seconds))
         _check(asyncio.run(warm_up))
         levels = []
@@ -227,7 +227,7 @@ def _server(options: RestBenchOptions) -> Iterator[tuple[str, subprocess.Popen[b
     env |= {"ECHOIC_AUTH": "disabled", "ECHOIC_HOST": "127.0.0.1"}
     command = [sys.executable, "-m", "echoic", "serve", "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen([*command, "--model", options.model], env=env)
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:
         yield f"http://127.0.0.1:{port}", server
     finally:
@@ -240,11 +240,16 @@ def _server(options: RestBenchOptions) -> Iterator[tuple[str, subprocess.Popen[b
             server.wait()
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
+def exit_on_sigterm(signum: int, frame: object) -> None:
+    """A SIGTERM handler that exits through ``SystemExit``, so that the ``finally`` blocks that
+    stop a benchmark's servers still run (the default handler ends the process at once)."""
     raise SystemExit(128 + signum)
 
 
-def _wait_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes] | None) -> None:
+def wait_ready(url: str, timeout_s: float, process: subprocess.Popen[bytes] | None) -> None:
+    """Return once ``url`` answers ``/ready`` with 200. Raises :class:`ServerUnavailableError`
+    when ``process`` (if given) exits first, when ``/ready`` names an error (e.g. the model is
+    not installed), or after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
         if process is not None and process.poll() is not None:
