@@ -10,20 +10,22 @@ import pytest
 
 from echoic.errors import ConflictError, JobCancelledError, LeaseLostError, NotFoundError
 from echoic.storage.audit import events
-from echoic.storage.records import Job, JobError, JobStatus
+from echoic.storage.records import Job, JobError, JobStatus, Submission
 from echoic.storage.store import Store
 from tests.storage.conftest import LEASE_S, NOW, TENANT, transcript
 
 
 def submit(store: Store, *, priority: int = 0, at: float = NOW, attempts: int = 3) -> Job:
     return store.submit_upload(
-        TENANT,
+        Submission(
+            tenant_id=TENANT,
+            options={"model": "tiny.en"},
+            priority=priority,
+            max_attempts=attempts,
+            actor="test",
+            now=at,
+        ),
         io.BytesIO(b"RIFF-not-really-audio"),
-        options={"model": "tiny.en"},
-        priority=priority,
-        max_attempts=attempts,
-        actor="test",
-        now=at,
         filename="a.wav",
     )
 
@@ -310,13 +312,7 @@ def test_a_rerun_of_a_deleted_transcript_fails_and_keeps_its_audio_until_then(
     assert claimed is not None
     transcript_id = store.leases.complete(claimed[1], transcript("first"), now=NOW + 1)
     rerun = store.submit_rerun(
-        TENANT,
-        transcript_id,
-        options={},
-        priority=0,
-        max_attempts=3,
-        actor="test",
-        now=NOW + 2,
+        Submission(tenant_id=TENANT, options={}, actor="test", now=NOW + 2), transcript_id
     )
     store.delete_transcript(TENANT, transcript_id, actor="test", now=NOW + 3)
     assert not store.media.get(TENANT, rerun.media_id).deleted  # the re-run still needs it

@@ -38,7 +38,7 @@ from echoic.server.validation import (
     check_fields,
     check_upload,
 )
-from echoic.storage.records import Job, JobStatus
+from echoic.storage.records import Job, JobStatus, Submission
 from echoic.types import ResponseFormat, SttMode, Task
 
 router = APIRouter(tags=["jobs"])
@@ -142,31 +142,30 @@ async def _submit(request: Request, fields: JobFields, upload: UploadFile | None
         word_timestamps=checked.include_words,
         stt_mode=checked.stt_mode,
     ).to_dict()
-    common: dict[str, Any] = {
-        "options": options,
-        "priority": fields.priority,
-        "max_attempts": state.settings.job_max_attempts,
-        "actor": actor_of(principal),
-        "now": time.time(),
-    }
-    tenant = tenant_of(principal)
+    submission = Submission(
+        tenant_id=tenant_of(principal),
+        options=options,
+        priority=fields.priority,
+        max_attempts=state.settings.job_max_attempts,
+        actor=actor_of(principal),
+        now=time.time(),
+    )
     if upload is not None:
         info = await check_upload(upload, state.settings)
         job = await asyncio.to_thread(
             store.submit_upload,
-            tenant,
+            submission,
             upload.file,
             filename=upload.filename,
             content_type=f"{info.container}/{info.codec}",
             duration_s=info.duration_s,
-            **common,
         )
     elif fields.url:
         url = await _checked_url(fields.url, allow_private=state.settings.url_allow_private)
-        job = await asyncio.to_thread(store.submit_url, tenant, url, **common)
+        job = await asyncio.to_thread(store.submit_url, submission, url)
     else:
         assert fields.transcript_id is not None
-        job = await asyncio.to_thread(store.submit_rerun, tenant, fields.transcript_id, **common)
+        job = await asyncio.to_thread(store.submit_rerun, submission, fields.transcript_id)
     state.wake_workers()
     return JSONResponse(
         await asyncio.to_thread(job_body, state, job),

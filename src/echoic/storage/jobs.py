@@ -5,8 +5,6 @@ passed in, as everywhere in echoic.
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -14,7 +12,7 @@ from echoic.errors import NotFoundError
 from echoic.storage import audit
 from echoic.storage.audit import Event
 from echoic.storage.db import Database
-from echoic.storage.records import Job, JobError, JobStatus, new_id
+from echoic.storage.records import Job, JobError, JobStatus, Submission, new_id
 from echoic.storage.schema import jobs
 
 _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
@@ -27,18 +25,14 @@ class JobQueue:
     def insert(
         self,
         conn: Connection,
+        submission: Submission,
         *,
-        tenant_id: str,
         media_id: str,
-        options: dict[str, Any],
-        priority: int,
-        max_attempts: int,
-        actor: str,
-        now: float,
         transcript_id: str | None = None,
     ) -> str:
         """A queued job, in the caller's transaction (with its media row)."""
         job_id = new_id("job")
+        tenant_id, now = submission.tenant_id, submission.now
         conn.execute(
             jobs.insert().values(
                 id=job_id,
@@ -46,10 +40,10 @@ class JobQueue:
                 media_id=media_id,
                 transcript_id=transcript_id,
                 status=JobStatus.QUEUED.value,
-                priority=priority,
-                options=options,
+                priority=submission.priority,
+                options=submission.options,
                 attempts=0,
-                max_attempts=max_attempts,
+                max_attempts=submission.max_attempts,
                 available_at=now,
                 created_at=now,
                 progress=0.0,
@@ -61,12 +55,12 @@ class JobQueue:
             conn,
             tenant_id=tenant_id,
             event=Event.CREATED,
-            actor=actor,
+            actor=submission.actor,
             at=now,
             job_id=job_id,
             media_id=media_id,
             transcript_id=transcript_id,
-            detail={"priority": priority},
+            detail={"priority": submission.priority},
         )
         return job_id
 

@@ -39,6 +39,19 @@ class JobError:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Submission:
+    """What every new job carries, whatever its audio: the tenant it belongs to, its options
+    (JSON), priority and attempt budget, who submitted it and when."""
+
+    tenant_id: str
+    options: dict[str, Any]
+    priority: int = 0
+    max_attempts: int = 3
+    actor: str = "local"
+    now: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class Media:
     id: str
     tenant_id: str

@@ -29,7 +29,7 @@ from echoic.storage.jobs import JobQueue
 from echoic.storage.keys import LEGACY_FILE, SqlKeyStore
 from echoic.storage.leases import Leases
 from echoic.storage.media import MediaRepo, get_media
-from echoic.storage.records import LOCAL_TENANT, Job, JobStatus, Media
+from echoic.storage.records import LOCAL_TENANT, Job, JobStatus, Media, Submission
 from echoic.storage.schema import jobs, tenants
 from echoic.storage.schema import media as media_table
 from echoic.storage.schema import transcripts as transcripts_table
@@ -90,85 +90,45 @@ class Store:
 
     def submit_upload(
         self,
-        tenant_id: str,
+        submission: Submission,
         source: BinaryIO,
         *,
-        options: dict[str, Any],
-        priority: int,
-        max_attempts: int,
-        actor: str,
-        now: float,
         filename: str | None = None,
         content_type: str | None = None,
         duration_s: float | None = None,
     ) -> Job:
         """Keep the upload and queue its job; both are persisted when this returns."""
-        staged = self.media.stage(tenant_id, source)
+        staged = self.media.stage(submission.tenant_id, source)
         try:
             with self.db.write() as conn:
                 media_id = self.media.insert(
                     conn,
-                    tenant_id=tenant_id,
+                    tenant_id=submission.tenant_id,
                     source="upload",
-                    now=now,
+                    now=submission.now,
                     staged=staged,
                     filename=filename,
                     content_type=content_type,
                     duration_s=duration_s,
                 )
-                job_id = self.jobs.insert(
-                    conn,
-                    tenant_id=tenant_id,
-                    media_id=media_id,
-                    options=options,
-                    priority=priority,
-                    max_attempts=max_attempts,
-                    actor=actor,
-                    now=now,
-                )
+                job_id = self.jobs.insert(conn, submission, media_id=media_id)
         except BaseException:
             staged.discard()
             raise
-        return self.jobs.get(tenant_id, job_id)
+        return self.jobs.get(submission.tenant_id, job_id)
 
-    def submit_url(
-        self,
-        tenant_id: str,
-        url: str,
-        *,
-        options: dict[str, Any],
-        priority: int,
-        max_attempts: int,
-        actor: str,
-        now: float,
-    ) -> Job:
+    def submit_url(self, submission: Submission, url: str) -> Job:
         """Queue a job for media a worker will fetch from ``url``."""
         with self.db.write() as conn:
-            media_id = self.media.insert(conn, tenant_id=tenant_id, source="url", now=now, url=url)
-            job_id = self.jobs.insert(
-                conn,
-                tenant_id=tenant_id,
-                media_id=media_id,
-                options=options,
-                priority=priority,
-                max_attempts=max_attempts,
-                actor=actor,
-                now=now,
+            media_id = self.media.insert(
+                conn, tenant_id=submission.tenant_id, source="url", now=submission.now, url=url
             )
-        return self.jobs.get(tenant_id, job_id)
+            job_id = self.jobs.insert(conn, submission, media_id=media_id)
+        return self.jobs.get(submission.tenant_id, job_id)
 
-    def submit_rerun(
-        self,
-        tenant_id: str,
-        transcript_id: str,
-        *,
-        options: dict[str, Any],
-        priority: int,
-        max_attempts: int,
-        actor: str,
-        now: float,
-    ) -> Job:
+    def submit_rerun(self, submission: Submission, transcript_id: str) -> Job:
         """Queue a job that transcribes a transcript's audio again, as its next version."""
+        tenant_id = submission.tenant_id
         info = self.transcripts.info(tenant_id, transcript_id)
         if info.media_id is None:
             raise ConflictError(f"Transcript {transcript_id!r} has no audio to transcribe again.")
@@ -180,15 +140,7 @@ class Store:
                     "transcribed again."
                 )
             job_id = self.jobs.insert(
-                conn,
-                tenant_id=tenant_id,
-                media_id=item.id,
-                options=options,
-                priority=priority,
-                max_attempts=max_attempts,
-                actor=actor,
-                now=now,
-                transcript_id=transcript_id,
+                conn, submission, media_id=item.id, transcript_id=transcript_id
             )
         return self.jobs.get(tenant_id, job_id)
 
