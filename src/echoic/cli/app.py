@@ -57,6 +57,15 @@ def settings_of(ctx: click.Context) -> Settings:
     return settings
 
 
+database_url_option = click.option(
+    "--database-url",
+    default=None,
+    metavar="URL",
+    help="Jobs, transcripts and keys: postgresql://… to share them between servers and workers, "
+    "or sqlite:///PATH (default: ECHOIC_DATABASE_URL, else a SQLite file under ECHOIC_DATA_DIR).",
+)
+
+
 def device_options(fn: Callable[P, R]) -> Callable[P, R]:
     for option in reversed(
         [

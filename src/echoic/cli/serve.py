@@ -6,7 +6,7 @@ import math
 
 import click
 
-from echoic.cli.app import cli, device_options, reports_errors, settings_of
+from echoic.cli.app import cli, database_url_option, device_options, reports_errors, settings_of
 from echoic.engines.models import resolve_model
 from echoic.logs import configure_logging
 from echoic.types import SttMode
@@ -36,13 +36,7 @@ from echoic.types import SttMode
     default=None,
     help="auto (default): local first, cloud on failure; or one side only.",
 )
-@click.option(
-    "--database-url",
-    default=None,
-    metavar="URL",
-    help="Jobs, transcripts and keys: postgresql://… to share them between servers and workers "
-    "(default: ECHOIC_DATABASE_URL, else a SQLite file under ECHOIC_DATA_DIR).",
-)
+@database_url_option
 @click.option(
     "--workers",
     "workers_in_process",
@@ -89,6 +83,7 @@ def serve(
     import uvicorn
 
     from echoic.server import create_app
+    from echoic.server.realtime_events import MAX_EVENT_CHARS
 
     overrides = {
         "host": host,
@@ -121,4 +116,6 @@ def serve(
         log_config=None,  # configure_logging already routes uvicorn's records
         access_log=False,  # the request-id middleware writes one structured line per request
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout_s),
+        # /v1/realtime refuses an oversized append with an error event, not a dropped socket.
+        ws_max_size=2 * MAX_EVENT_CHARS,
     )

@@ -16,19 +16,13 @@ import socket
 
 import click
 
-from echoic.cli.app import cli, device_options, reports_errors, settings_of
+from echoic.cli.app import cli, database_url_option, device_options, reports_errors, settings_of
 from echoic.logs import configure_logging
 from echoic.settings import Settings
 
 
 @cli.command()
-@click.option(
-    "--database-url",
-    default=None,
-    metavar="URL",
-    help="postgresql://… or sqlite:///PATH (default: ECHOIC_DATABASE_URL, else the SQLite file "
-    "under ECHOIC_DATA_DIR).",
-)
+@database_url_option
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 16),
