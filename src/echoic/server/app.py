@@ -27,7 +27,17 @@ from echoic.engines.registry import EnginePool
 from echoic.jobs.housekeeping import housekeeping
 from echoic.jobs.worker import Worker, worker_config
 from echoic.routing import probe_machine
-from echoic.server import error_handlers, health, job_events, jobs, rest, transcripts, web, ws
+from echoic.server import (
+    error_handlers,
+    health,
+    job_events,
+    jobs,
+    realtime,
+    rest,
+    transcripts,
+    web,
+    ws,
+)
 from echoic.server.auth import auth_required, authenticate_token
 from echoic.server.limits import ModelGates, RateLimiter
 from echoic.server.metrics import Metrics, StreamRecorder
@@ -238,3 +248,4 @@ def _install_websocket(app: FastAPI, state: ServerState) -> None:
         idle_timeout_s=state.settings.stream_idle_timeout_s,
     )
     app.include_router(ws.router)
+    app.include_router(realtime.router)
