@@ -49,8 +49,11 @@ def chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pw() -> Iterator[Playwright]:
+    """Playwright's sync API runs an event loop on this thread while it is open: it must be
+    closed when the browser tests end (package scope), or every later test's ``asyncio.run``
+    fails with "cannot be called from a running event loop"."""
     with sync_playwright() as playwright:
         yield playwright
 
@@ -61,7 +64,7 @@ def session_wav(shared_dir: Path) -> Path:
     return shared_dir / SESSION
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(pw: Playwright, chromium: str, session_wav: Path) -> Iterator[Browser]:
     """Chromium whose microphone plays ``session_wav`` once, from the start, for each page
     that opens it."""
@@ -70,7 +73,7 @@ def browser(pw: Playwright, chromium: str, session_wav: Path) -> Iterator[Browse
     browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """``echoic serve`` as ``make run`` starts it (tiny.en, a SQLite store, one job worker)."""
     with server_process(
