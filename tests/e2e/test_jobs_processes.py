@@ -114,7 +114,9 @@ def audit_trail(data_dir: Path, database_url: str | None, job_id: str) -> list[A
 def test_a_killed_workers_job_is_finished_by_another(
     tmp_path: Path, shared_dir: Path, postgres_url: str
 ) -> None:
-    env = base_env(tmp_path, postgres_url)
+    # Sequential decoding: progress segment by segment, so A is caught in the middle (the
+    # batched pipeline decodes a long file's chunks together and reports only at the end).
+    env = base_env(tmp_path, postgres_url, ECHOIC_BATCHED_THRESHOLD_S="100000")
     server = start_server(["serve", "--workers", "0"], tmp_path, env=env)
     try:
         job = submit(server, shared_dir / LONGFORM)
@@ -203,9 +205,11 @@ def test_two_workers_complete_twenty_jobs_exactly_once(
 
 
 def test_a_server_restart_loses_no_job(tmp_path: Path, shared_dir: Path) -> None:
-    # The embedded default: SQLite and an in-process worker. base, so that the long job runs
-    # long enough (≈ 30 s) to be caught in the middle, twice.
-    env = base_env(tmp_path, None, ECHOIC_MODEL="base")
+    # The embedded default: SQLite and an in-process worker. base, decoding sequentially, so that
+    # the long job runs long enough (≈ 40 s) to be caught in the middle, twice, and reports
+    # progress (and notices a stop) segment by segment: the batched pipeline of long files
+    # decodes all its chunks at once, and would be done by the time it first reports.
+    env = base_env(tmp_path, None, ECHOIC_MODEL="base", ECHOIC_BATCHED_THRESHOLD_S="100000")
     long_path, short_path = shared_dir / LONGFORM, shared_dir / JFK_PATH
     servers: list[ServerProcess] = []
 
