@@ -92,9 +92,11 @@ class Settings(BaseSettings):
     cloud_model: str = "whisper-1"
     cloud_timeout_s: float = Field(default=60.0, gt=0)
     #: Per-call budget of a tier before the next one is tried: this plus
-    #: ``route_timeout_per_audio_s`` for every second of audio.
-    route_timeout_s: float = Field(default=10.0, gt=0)
-    route_timeout_per_audio_s: float = Field(default=0.5, ge=0)
+    #: ``route_timeout_per_audio_s`` for every second of audio. Each is seconds for every tier
+    #: (``10``) or per tier (``local=2,cloud=30``; a bare number is the tiers not named:
+    #: ``5,local=2``); :mod:`echoic.routing.budget` parses them.
+    route_timeout_s: str = Field(default="10", coerce_numbers_to_str=True)
+    route_timeout_per_audio_s: str = Field(default="0.5", coerce_numbers_to_str=True)
     #: Extra attempts on the same tier for transient failures (jittered exponential backoff).
     route_retries: int = Field(default=1, ge=0, le=10)
     #: Consecutive failures that open a provider's circuit, and how long it stays open.

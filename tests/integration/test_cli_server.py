@@ -1,4 +1,4 @@
-"""``echoic keys`` and ``echoic serve``'s refusal to start unprotected."""
+"""``echoic keys``, and ``echoic serve``'s refusals to start unprotected or misconfigured."""
 
 from __future__ import annotations
 
@@ -55,4 +55,23 @@ def test_serve_on_a_public_address_without_keys_refuses_to_start(tmp_path: Path)
     assert done.returncode != 0
     assert "error:" in done.stderr
     assert "echoic keys create" in done.stderr
+    assert "Uvicorn running" not in done.stderr
+
+
+def test_serve_with_a_budget_it_cannot_read_says_so_and_exits(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "echoic", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "ECHOIC_DATA_DIR": str(tmp_path),
+            "ECHOIC_ROUTE_TIMEOUT_S": "local=2,gpu=1",
+        },
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "error: unknown tier 'gpu' in ECHOIC_ROUTE_TIMEOUT_S" in done.stderr
+    assert "Traceback" not in done.stderr
     assert "Uvicorn running" not in done.stderr

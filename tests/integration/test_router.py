@@ -38,10 +38,12 @@ from echoic.routing import (
     BreakerConfig,
     BreakerState,
     CircuitBreaker,
+    PerTier,
     RetryPolicy,
     Router,
     RouterConfig,
     Tier,
+    parse_per_tier,
 )
 from echoic.server import create_app
 from echoic.storage.keys import MemoryKeyStore
@@ -115,6 +117,56 @@ def test_a_slow_tier_times_out_and_the_next_one_answers() -> None:
     assert transcript.metadata.fallback is not None
     (skip,) = transcript.metadata.fallback
     assert (skip.reason, skip.detail) == ("timeout", "local:cpu did not answer within 0.1 s")
+
+
+@pytest.mark.parametrize(
+    ("budgets", "outcome"),
+    [
+        # Each tier its own: the slow local hands over after its 0.1 s, the cloud gets 5 s.
+        ("0.1,cloud=5", "cloud"),
+        ("5,local=0.1", "cloud"),
+        ("local:cpu=0.1,remote=5", "cloud"),
+        # One budget for both: tight enough for the local engine, it cuts the cloud short too.
+        ("0.1", "local:cpu: timeout (local:cpu did not answer within 0.1 s); cloud: timeout"),
+    ],
+)
+def test_each_tier_gets_its_own_budget(budgets: str, outcome: str) -> None:
+    local = ScriptedEngine(steps=[Step(text="too late", delay_s=3.0)])
+    cloud = ScriptedEngine.saying("cloud", delay_s=0.4)  # longer than the local budget
+    config = RouterConfig(
+        timeout_s=parse_per_tier(budgets, name="ECHOIC_ROUTE_TIMEOUT_S", default=10.0),
+        timeout_per_audio_s=0.0,
+        retry=RetryPolicy(retries=0),
+    )
+    routed = router(local, cloud, config=config)
+    started = time.monotonic()
+    if outcome != "cloud":
+        with pytest.raises(ProviderUnavailableError) as raised:
+            run(routed.transcribe(SECOND, TranscribeOptions()))
+        assert outcome in raised.value.message
+        return
+    transcript = run(routed.transcribe(SECOND, TranscribeOptions()))
+    elapsed = time.monotonic() - started
+    assert (transcript.text, transcript.metadata.provider) == ("cloud", "cloud")
+    (skip,) = transcript.metadata.fallback or ()
+    assert (skip.from_tier, skip.to_tier, skip.reason) == ("local:cpu", "cloud", "timeout")
+    assert skip.detail == "local:cpu did not answer within 0.1 s"
+    # The local budget, then the cloud's whole decode: nothing waits out the local engine's 3 s.
+    assert 0.5 <= elapsed < 0.1 + 0.4 + 0.5
+
+
+def test_the_per_audio_part_is_per_tier_too() -> None:
+    local = ScriptedEngine(steps=[Step(text="too late", delay_s=3.0)])
+    cloud = ScriptedEngine.saying("cloud", delay_s=0.4)
+    config = RouterConfig(
+        timeout_s=0.1,
+        timeout_per_audio_s=PerTier(0.0, {"cloud": 0.5}),  # 1 s of audio: the cloud gets 0.6 s
+        retry=RetryPolicy(retries=0),
+    )
+    transcript = run(router(local, cloud, config=config).transcribe(SECOND, TranscribeOptions()))
+    assert transcript.metadata.provider == "cloud"
+    (skip,) = transcript.metadata.fallback or ()
+    assert skip.detail == "local:cpu did not answer within 0.1 s"
 
 
 def test_the_budget_grows_with_the_audio() -> None:
@@ -466,6 +518,44 @@ def test_the_kill_switch_takes_the_cloud_out(tmp_path: Path) -> None:
         assert response.status_code == 500
         assert response.json()["error"]["code"] == "engine_error"
     assert not cloud.calls
+
+
+def test_the_server_gives_each_tier_the_budget_its_settings_say(tmp_path: Path) -> None:
+    local = ScriptedEngine(steps=[Step(text="self-test"), Step(text="too late", delay_s=3.0)])
+    cloud = ScriptedEngine.saying("from the cloud", delay_s=0.4)
+    app = with_cloud(
+        tmp_path,
+        local,
+        cloud,
+        route_timeout_s="local=0.2,cloud=5",
+        route_timeout_per_audio_s="local=0",
+    )
+    with serving(app) as client:
+        started = time.monotonic()
+        response = upload(client, SECOND_WAV)
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert response.json()["text"] == "from the cloud"
+    assert response.headers["x-echoic-fallback"] == "local:cpu->cloud (timeout)"
+    assert elapsed < 0.2 + 0.4 + 0.5
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("route_timeout_s", "gpu=2", "unknown tier 'gpu' in ECHOIC_ROUTE_TIMEOUT_S"),
+        ("route_timeout_s", "local=soon", "ECHOIC_ROUTE_TIMEOUT_S: 'soon' is not a number"),
+        ("route_timeout_s", "0", "ECHOIC_ROUTE_TIMEOUT_S: '0' is not a number of seconds"),
+        ("route_timeout_per_audio_s", "cloud=-1", "ECHOIC_ROUTE_TIMEOUT_PER_AUDIO_S: '-1'"),
+    ],
+)
+def test_a_budget_that_does_not_parse_refuses_to_start(
+    tmp_path: Path, setting: str, value: str, message: str
+) -> None:
+    changes: dict[str, Any] = {setting: value}
+    with pytest.raises(ConfigurationError) as raised:
+        make_app(tmp_path, **changes)
+    assert message in raised.value.message
 
 
 def test_no_provider_left_refuses_to_start(tmp_path: Path) -> None:

@@ -7,13 +7,14 @@
     transcript.metadata.fallback   # the tiers skipped on the way, with reasons
 
 For each tier allowed by the call's mode, in order: skip it if its circuit is open; otherwise
-call it under a timeout (``timeout_s`` + ``timeout_per_audio_s`` × audio seconds), retry
-transient failures with jittered backoff, and on failure go to the next tier. Errors the request
-itself caused (bad audio, unsupported options) are raised at once: another tier would refuse
-them too. Every skip is logged and reported to ``on_skip`` (the server counts it in
-``echoic_stt_fallbacks_total``) and travels with the result, so live streams can send a
-``fallback`` event. When no tier is left, :class:`~echoic.errors.ProviderUnavailableError`
-lists what happened to each.
+call it under the tier's own time budget (``timeout_s`` + ``timeout_per_audio_s`` × audio
+seconds, each the same for every tier or set per tier: :mod:`echoic.routing.budget`), retry
+transient failures with jittered backoff, and on failure go to the next tier, which gets its own
+whole budget. Errors the request itself caused (bad audio, unsupported options) are raised at
+once: another tier would refuse them too. Every skip is logged and reported to ``on_skip`` (the
+server counts it in ``echoic_stt_fallbacks_total``) and travels with the result, so live
+streams can send a ``fallback`` event. When no tier is left,
+:class:`~echoic.errors.ProviderUnavailableError` lists what happened to each.
 
 A local decode that timed out keeps its inference thread busy until it finishes (CTranslate2
 cannot be interrupted); later local calls queue behind it, and after ``BreakerConfig.failures``
@@ -32,6 +33,7 @@ from echoic.clock import Clock, SystemClock
 from echoic.engines.base import Capabilities, Engine, Health, LanguageGuess, ProgressCallback
 from echoic.errors import EchoicError, EngineError, EngineTimeoutError, ProviderUnavailableError
 from echoic.routing.breaker import BreakerState, CircuitBreaker
+from echoic.routing.budget import DEFAULT_TIMEOUT_PER_AUDIO_S, DEFAULT_TIMEOUT_S, PerTier
 from echoic.routing.classify import classify
 from echoic.routing.retry import RetryPolicy
 from echoic.types import (
@@ -63,13 +65,24 @@ class Tier:
 
 @dataclass(frozen=True, kw_only=True)
 class RouterConfig:
-    timeout_s: float = 10.0
-    #: Long audio gets longer: the budget grows by this much per second of audio.
-    timeout_per_audio_s: float = 0.5
+    """A tier's budget per call is ``timeout_s`` plus ``timeout_per_audio_s`` for every second
+    of audio (long audio gets longer). A number holds for every tier; a :class:`PerTier` gives
+    tiers their own (a tight one for a local engine, a generous one for the cloud)."""
+
+    timeout_s: float | PerTier = DEFAULT_TIMEOUT_S
+    timeout_per_audio_s: float | PerTier = DEFAULT_TIMEOUT_PER_AUDIO_S
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
-    def timeout_for(self, audio_s: float) -> float:
-        return self.timeout_s + self.timeout_per_audio_s * audio_s
+    def timeout_for(self, audio_s: float, tier: Tier | None = None) -> float:
+        """``tier``'s budget for ``audio_s`` of audio (``None``: a tier no entry names)."""
+        name, source = (tier.name, tier.source) if tier is not None else ("", "")
+        return _for_tier(self.timeout_s, name, source) + audio_s * _for_tier(
+            self.timeout_per_audio_s, name, source
+        )
+
+
+def _for_tier(value: float | PerTier, name: str, source: str) -> float:
+    return value.value_for(name, source) if isinstance(value, PerTier) else value
 
 
 def tiers_for(tiers: Sequence[Tier], mode: SttMode) -> list[Tier]:
@@ -166,7 +179,7 @@ class Router:
         tiers = tiers_for(self.tiers, mode)
         if not tiers:
             raise ProviderUnavailableError(f"no provider is configured for mode {mode.value!r}")
-        timeout = self.config.timeout_for(len(audio) / SAMPLE_RATE)
+        audio_s = len(audio) / SAMPLE_RATE
         skips: list[Fallback] = []
         last: EchoicError | None = None
         for index, tier in enumerate(tiers):
@@ -176,7 +189,8 @@ class Router:
                 self._skip(skips, tier, following, "circuit_open", detail)
                 continue
             try:
-                transcript = await self._attempts(tier, call, timeout)
+                budget_s = self.config.timeout_for(audio_s, tier)
+                transcript = await self._attempts(tier, call, budget_s)
             except EchoicError as exc:
                 failure = classify(exc)
                 if not failure.fallback:

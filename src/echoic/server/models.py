@@ -33,7 +33,9 @@ from echoic.routing import (
     Router,
     RouterConfig,
     parse_chain,
+    parse_per_tier,
 )
+from echoic.routing.budget import DEFAULT_TIMEOUT_PER_AUDIO_S, DEFAULT_TIMEOUT_S
 from echoic.routing.fallback import SkipObserver
 from echoic.settings import Settings
 from echoic.types import SttMode
@@ -213,6 +215,8 @@ class ServedModels:
 
 
 def providers_config(settings: Settings) -> ProvidersConfig:
+    """Raises :class:`~echoic.errors.ConfigurationError` for a chain or a budget that does not
+    parse: the server refuses to start."""
     return ProvidersConfig(
         chain=parse_chain(settings.chain),
         mode=settings.stt_mode,
@@ -220,8 +224,15 @@ def providers_config(settings: Settings) -> ProvidersConfig:
         cloud_enabled=settings.cloud_enabled,
         allow_mode_override=settings.allow_mode_override,
         router=RouterConfig(
-            timeout_s=settings.route_timeout_s,
-            timeout_per_audio_s=settings.route_timeout_per_audio_s,
+            timeout_s=parse_per_tier(
+                settings.route_timeout_s, name="ECHOIC_ROUTE_TIMEOUT_S", default=DEFAULT_TIMEOUT_S
+            ),
+            timeout_per_audio_s=parse_per_tier(
+                settings.route_timeout_per_audio_s,
+                name="ECHOIC_ROUTE_TIMEOUT_PER_AUDIO_S",
+                default=DEFAULT_TIMEOUT_PER_AUDIO_S,
+                allow_zero=True,
+            ),
             retry=RetryPolicy(retries=settings.route_retries),
         ),
         breaker=BreakerConfig(
