@@ -183,6 +183,24 @@ def test_speculative_mode_confirms_with_the_drafting_model_by_default(jfk_pcm: b
     assert "confirmed" not in {e["confidence"] for e in single if e["type"] == "partial"}
 
 
+@pytest.mark.parametrize(
+    ("interim", "confidences", "announced"),
+    [
+        ("true", {"draft", "confirmed"}, True),
+        ("confirmed", {"confirmed"}, "confirmed"),  # confirmations without drafts
+        ("false", set(), False),  # finals only, as Deepgram's clients expect
+    ],
+)
+def test_interim_results(
+    jfk_pcm: bytes, interim: str, confidences: set[str], announced: bool | str
+) -> None:
+    app, _, _ = make_app()
+    events = stream_events(app, f"?mode=speculative&interim_results={interim}", jfk_pcm)
+    assert events[0]["interim_results"] == announced
+    assert {e["confidence"] for e in events if e["type"] == "partial"} == confidences
+    assert [e for e in events if e["type"] == "final"]
+
+
 def test_a_confirming_model_makes_a_stream_speculative(jfk_pcm: bytes) -> None:
     engines = _engines() | {"base": ScriptedEngine(steps=[Step(text="ask not what your country")])}
     app, _, _ = make_app(engines=engines)
@@ -229,6 +247,7 @@ def test_bad_messages_get_an_error_event_and_the_stream_goes_on(send: Any, code:
         ("?skip_confirm_logprob=0.5", "invalid_start"),  # a log-probability is never positive
         ("?mode=fast", "invalid_start"),
         ("?mode=single&confirm_model=tiny.en", "invalid_request"),
+        ("?interim_results=maybe", "invalid_start"),
     ],
 )
 def test_bad_configuration_closes_with_4400(query: str, code: str) -> None:
@@ -340,3 +359,13 @@ def test_a_client_that_vanishes_mid_utterance_does_not_disturb_others(jfk_pcm: b
         assert [e for e in events if e["type"] == "final"]
     assert hub.active == 0
     assert metrics.open == 0
+
+
+def test_contradicting_end_of_turn_waits_close_with_4400() -> None:
+    app, _, _ = make_app()
+    with TestClient(app) as client, client.websocket_connect("/v1/listen") as socket:
+        socket.send_json({"type": "start", "vad": {"end_of_sentence_ms": 900}})
+        events, close = events_until_close(socket)
+    assert close == 4400
+    assert events[-1]["code"] == "invalid_request"
+    assert "end_of_sentence_ms" in events[-1]["message"]

@@ -13,7 +13,6 @@ from echoic.engines.scripted import ScriptedEngine
 from echoic.streaming.decoding import DecodeKind, DecodeRequest
 from echoic.streaming.events import EventType
 from echoic.streaming.scheduler import ModelScheduler, Schedulers
-from echoic.streaming.session import ends_sentence
 from echoic.streaming.speculative import Merger, MergeStrategy
 from echoic.types import SAMPLE_RATE, Audio
 from tests.stream_kit import samples, silence, speech
@@ -213,35 +212,3 @@ def test_a_fast_speculative_final_is_not_kept_as_a_confirmation() -> None:
     assert speculative.fast
     driver.feed(speech(300))  # speech resumes: the drafting model's final confirms nothing
     assert speculative.id in driver.cancelled
-
-
-@pytest.mark.parametrize(
-    ("text", "ends"),
-    [
-        ("It is done.", True),
-        ("Is it done?", True),
-        ('He said "go!"', True),
-        ("And so my fellow Americans,", False),
-        ("He said...", False),
-        ("He said…", False),
-        ("", False),
-    ],
-)
-def test_ends_sentence(text: str, ends: bool) -> None:
-    assert ends_sentence(text) is ends
-
-
-def test_early_endpoint_after_a_finished_sentence_only() -> None:
-    early = replace(CONFIG, interim_results=False, early_endpoint_ms=150)
-    for text, ended_early in (("A whole sentence.", True), ("and then,", False)):
-        driver = Driver(early)
-        standard_utterance(driver)
-        driver.feed(silence(100))  # speculative final requested at 100 ms of silence
-        [speculative] = driver.finals()
-        driver.answer(speculative, text)
-        driver.feed(silence(60))  # 160 ms of silence: past the early endpoint, not silence_ms
-        ended = driver.of(EventType.SPEECH_ENDED)
-        assert bool(ended) is ended_early, text
-        if ended_early:
-            assert ended[0]["reason"] == "silence"
-            assert [f["text"] for f in driver.of(EventType.FINAL)] == [text]

@@ -81,9 +81,9 @@ def answer_with(driver: Driver, request: DecodeRequest, text: str, **metadata: o
     [
         CLIENT,
         replace(CLIENT, confirm_interval_ms=100),  # dual-model confirmations
-        replace(CLIENT, early_endpoint_ms=100),
+        replace(CLIENT, vad=replace(CLIENT.vad, end_of_sentence_ms=100, mid_sentence_ms=600)),
     ],
-    ids=["drafts and speculation on", "confirmations on", "early endpoint on"],
+    ids=["drafts and speculation on", "confirmations on", "end of turn from words on"],
 )
 def test_a_client_stream_asks_for_no_decodes(config: StreamConfig) -> None:
     driver = Driver(config)

@@ -18,6 +18,7 @@ from echoic.types import TranscribeOptions
 
 if TYPE_CHECKING:
     from echoic.bench.stream import DecodeSettings, StreamBenchOptions
+    from echoic.vad.state import VadConfig
 
 _DEFAULT_DATA = Path("../shared/eval/dev")
 
@@ -188,6 +189,26 @@ def _pad(text: str | None, option: str) -> float | str | None:
     return seconds
 
 
+def _turn_vad(
+    vad: VadConfig,
+    silence_ms: int | None,
+    end_of_sentence_ms: int | None,
+    mid_sentence_ms: int | None,
+) -> VadConfig:
+    """The live VAD with the end-of-turn waits given (as a stream's ``vad`` overrides)."""
+    from echoic.streaming.protocol import VadOverrides
+
+    overrides = VadOverrides(
+        silence_ms=silence_ms,
+        end_of_sentence_ms=end_of_sentence_ms,
+        mid_sentence_ms=mid_sentence_ms,
+    )
+    try:
+        return overrides.apply(vad)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
 def _decode_settings(
     beam: int | None, pad: str | None, option: str, default: TranscribeOptions
 ) -> DecodeSettings | None:
@@ -237,9 +258,22 @@ def _decode_settings(
 )
 @click.option(
     "--silence-ms",
-    type=click.IntRange(min=250),
+    type=click.IntRange(min=100),
     default=None,
-    help="Trailing silence that ends an utterance (default: the live default, 450).",
+    help="Trailing silence that ends an utterance whose words do not tell whether it is over "
+    "(alone: the only wait, end of turn by silence alone).",
+)
+@click.option(
+    "--end-of-sentence-ms",
+    type=click.IntRange(min=100),
+    default=None,
+    help="End of turn: the silence after words that end a sentence.",
+)
+@click.option(
+    "--mid-sentence-ms",
+    type=click.IntRange(min=100),
+    default=None,
+    help="End of turn: the silence after words that stop mid-sentence (the longest wait).",
 )
 @click.option("--draft-beam", type=click.IntRange(1, 10), default=None, help="Draft beam size.")
 @click.option(
@@ -304,6 +338,8 @@ def bench_stream(
     confirm_interval_ms: int,
     skip_confirm_logprob: float | None,
     silence_ms: int | None,
+    end_of_sentence_ms: int | None,
+    mid_sentence_ms: int | None,
     draft_beam: int | None,
     draft_pad: str | None,
     final_beam: int | None,
@@ -366,9 +402,7 @@ def bench_stream(
         stream=replace(
             defaults,
             skip_confirm_logprob=skip_confirm_logprob,
-            vad=defaults.vad
-            if silence_ms is None
-            else replace(defaults.vad, silence_ms=silence_ms),
+            vad=_turn_vad(defaults.vad, silence_ms, end_of_sentence_ms, mid_sentence_ms),
         ),
     )
     if compare:

@@ -237,13 +237,13 @@ class Connection:
             )
             mode = self.deps.providers.check_mode(start.stt_mode)
             engines = [await asyncio.to_thread(self.deps.hub.engine, m) for m in models.names]
+            base = StreamConfig(client_grace_ms=round(settings.client_transcript_grace_s * 1000))
+            config = start.stream_config(base, speculative=models.speculative)
         except EchoicError as exc:
             await self._error(exc.code, exc.message)
             await self._close(CLOSE_BAD_REQUEST if exc.http_status < 500 else CLOSE_INTERNAL)
             return False
         schedulers = self.deps.hub.schedulers(models.model, models.confirm_model)
-        base = StreamConfig(client_grace_ms=round(settings.client_transcript_grace_s * 1000))
-        config = start.stream_config(base, speculative=models.speculative)
         config = config.with_language(stream_language(start.language, engines)).with_mode(mode)
         if not self.deps.providers.local_for(mode):
             # Drafts run locally only (a remote call every 250 ms is not worth it).
@@ -263,7 +263,7 @@ class Connection:
                 "mode": config.mode.value,
                 "stt_mode": (mode or settings.stt_mode).value,
                 "providers": [p["name"] for p in self.deps.providers.describe()],
-                "interim_results": config.interim_results and not config.client_transcripts,
+                "interim_results": _interim_results(config),
             },
         )
         await self.stream.__aenter__()
@@ -351,3 +351,12 @@ def _token_from_headers(headers: Any) -> str | None:
     if authorization.lower().startswith("bearer "):
         return str(authorization[7:].strip()) or None
     return headers.get("x-api-key") or None
+
+
+def _interim_results(config: StreamConfig) -> bool | str:
+    """What the stream sends before each final, as the ``start`` message says it."""
+    if config.client_transcripts:
+        return False
+    if config.interim_results:
+        return True
+    return "confirmed" if config.confirms else False

@@ -23,7 +23,11 @@ class StreamConfig:
     vad: VadConfig = field(
         default_factory=lambda: VadConfig(silence_ms=450, pre_roll_ms=500, tail_ms=200)
     )
+    #: Drafts (``partial`` events of the drafting model while the utterance is open).
     interim_results: bool = True
+    #: Dual-model mode: show the open utterance's confirmations (``False``: run none; the
+    #: confirming model still makes the finals).
+    confirmed_partials: bool = True
     #: Speech buffered (pre-roll included) before the first draft.
     draft_min_ms: int = 500
     #: New audio between two drafts; a draft still running delays the next (coalescing).
@@ -49,11 +53,6 @@ class StreamConfig:
     #: log-probability of at least this, the drafting model makes the final (with the final
     #: options) and the heavy pass is skipped. ``None``: the confirming model makes every final.
     skip_confirm_logprob: float | None = None
-    #: End an utterance after this much silence when the speculative final ends a sentence
-    #: (``.``, ``?``, ``!``); ``None``: always wait ``vad.silence_ms``. Off by default: on the dev
-    #: sessions it split more utterances at sentence ends (WER 10.6 % vs 8.7 %) and did not
-    #: lower final latency P95.
-    early_endpoint_ms: int | None = None
     #: Audio the session keeps: the longest utterance plus its pre-roll and some slack.
     buffer_s: float = 40.0
     #: The client transcribes on its own device and hands each utterance's text in
@@ -62,6 +61,11 @@ class StreamConfig:
     #: How long after an utterance ends the session waits for the client's transcript before
     #: decoding the audio itself (and reporting a ``fallback``).
     client_grace_ms: int = 2000
+
+    @property
+    def confirms(self) -> bool:
+        """Whether the open utterance is confirmed while it is spoken."""
+        return self.confirm_interval_ms is not None and self.confirmed_partials
 
     @property
     def mode(self) -> StreamMode:

@@ -67,6 +67,9 @@ class LatencyRecord:
     speculative_hit: bool
     fallback_strategy: str | None = None
     queue_pressure: float = 0.0
+    #: What ended it: the words' cue (``sentence_end``, ``unknown``, ``mid_sentence``) when end
+    #: of turn ended it before the longest silence; otherwise its ``end_reason``.
+    turn: str | None = None
 
 
 @dataclass

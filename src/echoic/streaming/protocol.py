@@ -14,11 +14,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from echoic.audio.pcm import pcm_to_float32
-from echoic.errors import AudioError
+from echoic.errors import AudioError, InvalidRequestError
 from echoic.streaming.client import ClientTranscript, ClientWord
 from echoic.streaming.config import StreamConfig
 from echoic.streaming.modes import StreamMode
 from echoic.types import Audio, AudioEncoding, SttMode
+from echoic.vad.state import VadConfig
 
 MAX_FRAME_BYTES = 256 * 1024  # 4 s of 16 kHz s16 mono; far above any real-time chunk
 CONTROL_TYPES = ("start", "finalize", "pause", "resume", "keepalive", "stop", "transcript", "auth")
@@ -35,8 +36,30 @@ class VadOverrides(BaseModel):
 
     threshold: float | None = Field(default=None, gt=0, lt=1)
     min_speech_ms: int | None = Field(default=None, ge=0, le=5000)
+    #: Trailing silence that ends an utterance whose words do not tell whether it is over.
+    #: Given alone, it is the only wait: end of turn by silence alone.
     silence_ms: int | None = Field(default=None, ge=100, le=10_000)
+    #: The wait after words that end a sentence, and after words that stop mid-sentence.
+    end_of_sentence_ms: int | None = Field(default=None, ge=100, le=10_000)
+    mid_sentence_ms: int | None = Field(default=None, ge=100, le=10_000)
     max_utterance_s: float | None = Field(default=None, ge=2, le=30)
+
+    def apply(self, vad: VadConfig) -> VadConfig:
+        """``vad`` with these overrides; a :class:`ValueError` if the waits contradict. The
+        speculative final and the tail shrink to fit a short wait."""
+        overrides = {k: v for k, v in self.model_dump().items() if v is not None}
+        if "silence_ms" in overrides:
+            for wait in ("end_of_sentence_ms", "mid_sentence_ms"):
+                overrides.setdefault(wait, None)  # silence alone
+        silence = overrides.get("silence_ms", vad.silence_ms)
+        sentence_end = overrides.get("end_of_sentence_ms", vad.end_of_sentence_ms)
+        shortest = silence if sentence_end is None else min(silence, sentence_end)
+        return replace(
+            vad,
+            **overrides,
+            tail_ms=min(vad.tail_ms, shortest),
+            speculative_silence_ms=min(vad.speculative_silence_ms, shortest),
+        )
 
 
 class StartMessage(BaseModel):
@@ -53,7 +76,9 @@ class StartMessage(BaseModel):
     #: single | speculative; none: speculative exactly when there is a confirming model.
     mode: StreamMode | None = None
     confirm_model: str | None = None
-    interim_results: bool = True
+    #: true: drafts and confirmations; "confirmed": confirmations only (dual-model streams);
+    #: false: finals only, as Deepgram's clients expect.
+    interim_results: bool | Literal["confirmed"] = True
     client_transcripts: bool = False
     vad: VadOverrides | None = None
     #: Routing override: auto | force_local | force_cloud, within what the server allows.
@@ -63,19 +88,15 @@ class StartMessage(BaseModel):
     skip_confirm_logprob: float | None = Field(default=None, le=0)
 
     def stream_config(self, base: StreamConfig, *, speculative: bool) -> StreamConfig:
-        vad = base.vad
-        if self.vad is not None:
-            overrides = {k: v for k, v in self.vad.model_dump().items() if v is not None}
-            if "silence_ms" in overrides:
-                overrides.setdefault(
-                    "speculative_silence_ms",
-                    min(vad.speculative_silence_ms, overrides["silence_ms"]),
-                )
-            vad = replace(vad, **overrides)
+        try:
+            vad = base.vad if self.vad is None else self.vad.apply(base.vad)
+        except ValueError as exc:
+            raise InvalidRequestError(f"vad: {exc}") from exc
         config = replace(
             base,
             vad=vad,
-            interim_results=self.interim_results,
+            interim_results=self.interim_results is True,
+            confirmed_partials=self.interim_results is not False,
             confirm_interval_ms=(base.confirm_interval_ms or 1000) if speculative else None,
             client_transcripts=self.client_transcripts,
             skip_confirm_logprob=self.skip_confirm_logprob

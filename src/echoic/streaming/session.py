@@ -41,6 +41,7 @@ from echoic.streaming.decoding import (
 from echoic.streaming.events import Event, EventStamper, EventType
 from echoic.streaming.finals import final_fields, final_latency, ms, seconds
 from echoic.streaming.speculative import Merger
+from echoic.streaming.turn import required_silence_ms, turn_cue
 from echoic.streaming.utterance import TERMINAL, Utterance, UtteranceState
 from echoic.types import SAMPLE_RATE, Audio, Fallback, Transcript
 from echoic.vad.detector import SpeechDetector
@@ -119,7 +120,7 @@ class StreamSession:
             probability = self._detector.probability(window)
             for vad_event in self._endpointer.push(probability, self._processed):
                 out.extend(self._on_vad(vad_event, now))
-            out.extend(self._maybe_end_early(now))
+            out.extend(self._maybe_end_turn(now))
         self._carry = samples[usable:].copy()
         out.extend(self._maybe_draft(now))
         out.extend(self._maybe_confirm(now))
@@ -145,33 +146,34 @@ class StreamSession:
                 return out  # speech resumed after it was started: stale
             utterance.final_result = result
             out.extend(self._flush_finals(now))
-            out.extend(self._maybe_end_early(now))
+        out.extend(self._maybe_end_turn(now))
         return out
 
-    def _maybe_end_early(self, now: float) -> Output:
-        """Adaptive endpointing: a pause after a finished sentence ends the utterance sooner.
-
-        The speculative final (started after ``speculative_silence_ms``) tells what was said.
-        If it ends a sentence, ``early_endpoint_ms`` of silence is enough; otherwise the
-        endpointer's full ``silence_ms`` applies, so a speaker who pauses mid-sentence is not
-        cut in two.
-        """
+    def _maybe_end_turn(self, now: float) -> Output:
+        """End of turn from the words (:mod:`echoic.streaming.turn`): the trailing silence that
+        ends the open utterance depends on its newest hypothesis, short after a finished
+        sentence, longest when it stops mid-sentence."""
         utterance = self._open
-        early = self.config.early_endpoint_ms
-        if early is None or utterance is None or utterance.speculative is None:
+        silence = self._endpointer.trailing_silence_samples
+        if utterance is None or silence == 0:
             return Output()
-        result = utterance.final_result
-        if result is None or result.transcript is None:
+        cue = turn_cue(self._hypothesis(utterance), self.config.final_options.language or "en")
+        if silence * 1000 < required_silence_ms(cue, self.config.vad) * SAMPLE_RATE:
             return Output()
-        silence_start = utterance.speculative.end_sample - self.config.vad.tail_samples
-        if (self._processed - silence_start) * 1000 < early * SAMPLE_RATE:
-            return Output()
-        if not ends_sentence(result.transcript.text):
-            return Output()
+        utterance.turn_cue = cue
         out = Output()
-        for vad_event in self._endpointer.finalize(self._processed):
-            out.extend(self._on_vad(vad_event, now, reason="silence"))
+        for vad_event in self._endpointer.end_turn():
+            out.extend(self._on_vad(vad_event, now))
         return out
+
+    @staticmethod
+    def _hypothesis(utterance: Utterance) -> str | None:
+        """The newest text of the open utterance: its speculative final's once that answered
+        (it covers every word up to the pause), else the newest draft or confirmation shown."""
+        result = utterance.final_result
+        if utterance.speculative is not None and result is not None and result.transcript:
+            return result.transcript.text
+        return utterance.hypothesis
 
     def note_dropped(self, frames: int, now: float, *, warn: bool = True) -> Output:
         """The runner dropped ``frames`` of the oldest queued audio (backpressure)."""
@@ -399,8 +401,10 @@ class StreamSession:
             return out
         utterance.speculative = None
         answered, utterance.final_result = utterance.final_result, None
+        if answered is not None and answered.transcript is not None:
+            utterance.hypothesis = answered.transcript.text  # every word up to the pause
         if (
-            self.config.confirm_interval_ms is None
+            not self.config.confirms
             or utterance.confirm_inflight is not None
             or stale.fast  # the drafting model's: no confirmation
         ):
@@ -419,6 +423,7 @@ class StreamSession:
         interval = self.config.confirm_interval_ms
         if (
             interval is None
+            or not self.config.confirmed_partials
             or self.config.client_transcripts
             or utterance is None
             or utterance.confirm_inflight is not None
@@ -447,6 +452,7 @@ class StreamSession:
         ):
             return Output()
         text, stable = utterance.merger.confirm(result.transcript.text)
+        utterance.hypothesis = text
         utterance.last_confirmed_window = request.id
         utterance.last_shown_window = max(utterance.last_shown_window, request.id)
         # Windows numbered before this request decoded no more audio than it did.
@@ -599,6 +605,7 @@ class StreamSession:
         if not hypothesis:
             return out
         text, stable = utterance.merger.draft(hypothesis)
+        utterance.hypothesis = text
         utterance.draft_logprob = result.transcript.avg_logprob
         utterance.last_shown_window = request.id
         utterance.draft_windows.append(request.id)
@@ -685,6 +692,7 @@ class StreamSession:
             speculative_hit=bool(request and request.speculative),
             fallback_strategy=utterance.fallback_strategy,
             queue_pressure=round(self.queue_pressure, 3),
+            turn=utterance.turn_cue or utterance.end_reason,
         )
 
     def _maybe_end(self, now: float) -> Output:
@@ -704,15 +712,6 @@ class StreamSession:
             if end >= sample:
                 return at
         return default
-
-
-_SENTENCE_END = (".", "?", "!", "。", "？", "！")
-
-
-def ends_sentence(text: str) -> bool:
-    """Whether ``text`` ends a sentence; an ellipsis trails off, it does not end one."""
-    text = text.rstrip().rstrip("\"')”’»")
-    return text.endswith(_SENTENCE_END) and not text.endswith(("...", "…"))
 
 
 def _source(result: DecodeResult | None) -> str:

@@ -74,6 +74,10 @@ class Utterance:
     client_supplied: ClientTranscript | None = None
     client_deadline: float | None = None
     fallback_strategy: str | None = None
+    #: The newest text shown for it (draft or confirmation): what end of turn judges.
+    hypothesis: str | None = None
+    #: What the words said when the utterance ended on them (``None``: silence alone ended it).
+    turn_cue: str | None = None
 
     def move(self, to: UtteranceState) -> None:
         if to not in _ALLOWED.get(self.state, set()):

@@ -48,12 +48,20 @@ class VadConfig:
     threshold). ``speculative_silence_ms`` is when a final decode may start early; set it equal to
     ``silence_ms`` to turn speculation off. It may not be shorter than ``tail_ms``, so the audio a
     :class:`SpeechPaused` names is exactly the audio the following :class:`SpeechEnded` names.
+
+    End of turn from the words (:mod:`echoic.streaming.turn`): ``silence_ms`` ends an utterance
+    whose words do not tell whether it is over; ``end_of_sentence_ms`` one whose newest hypothesis
+    ends a sentence, ``mid_sentence_ms`` one that stops mid-sentence (``None``: ``silence_ms``,
+    silence alone). The endpointer itself ends an utterance at the longest of the three; the
+    stream ends it sooner through :meth:`Endpointer.end_turn`.
     """
 
     threshold: float = 0.5
     neg_threshold: float | None = None  # None: threshold - 0.15 (at least 0.01), as Silero does
     min_speech_ms: int = 200
     silence_ms: int = 500
+    end_of_sentence_ms: int | None = None
+    mid_sentence_ms: int | None = None
     speculative_silence_ms: int = 200
     tail_ms: int = 100
     max_utterance_s: float = 30.0
@@ -73,10 +81,15 @@ class VadConfig:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.silence_ms <= 0:
             raise ValueError(f"silence_ms must be positive, got {self.silence_ms}")
-        if not self.tail_ms <= self.speculative_silence_ms <= self.silence_ms:
+        if not self.sentence_end_ms <= self.silence_ms <= self.mid_sentence_silence_ms:
             raise ValueError(
-                "expected tail_ms <= speculative_silence_ms <= silence_ms, got "
-                f"{self.tail_ms} <= {self.speculative_silence_ms} <= {self.silence_ms}"
+                "expected end_of_sentence_ms <= silence_ms <= mid_sentence_ms, got "
+                f"{self.sentence_end_ms} <= {self.silence_ms} <= {self.mid_sentence_silence_ms}"
+            )
+        if not self.tail_ms <= self.speculative_silence_ms <= self.sentence_end_ms:
+            raise ValueError(
+                "expected tail_ms <= speculative_silence_ms <= end_of_sentence_ms (or silence_ms),"
+                f" got {self.tail_ms} <= {self.speculative_silence_ms} <= {self.sentence_end_ms}"
             )
         if self.window_samples <= 0:
             raise ValueError(f"window_samples must be positive, got {self.window_samples}")
@@ -98,8 +111,19 @@ class VadConfig:
         return self.min_speech_ms * _SAMPLES_PER_MS
 
     @property
+    def sentence_end_ms(self) -> int:
+        """Silence that ends an utterance whose words end a sentence."""
+        return self.silence_ms if self.end_of_sentence_ms is None else self.end_of_sentence_ms
+
+    @property
+    def mid_sentence_silence_ms(self) -> int:
+        """Silence that ends an utterance stopped mid-sentence: the longest wait."""
+        return self.silence_ms if self.mid_sentence_ms is None else self.mid_sentence_ms
+
+    @property
     def silence_samples(self) -> int:
-        return self.silence_ms * _SAMPLES_PER_MS
+        """Silence after which the endpointer ends an utterance by itself: the longest wait."""
+        return self.mid_sentence_silence_ms * _SAMPLES_PER_MS
 
     @property
     def speculative_silence_samples(self) -> int:
@@ -249,6 +273,20 @@ class Endpointer:
             return [self._end(self._silence_end(at_sample), "finalize", at_sample)]
         self.state = VadState.QUIET
         return []
+
+    @property
+    def trailing_silence_samples(self) -> int:
+        """How long the open utterance's trailing silence has lasted (0 unless stopping)."""
+        if self.state is not VadState.STOPPING:
+            return 0
+        return self._last_sample - self._silence_start
+
+    def end_turn(self) -> list[VadEvent]:
+        """End the open utterance in trailing silence now, where the silence would have ended it
+        (the words say the turn is over); nothing unless stopping."""
+        if self.state is not VadState.STOPPING:
+            return []
+        return [self._end(self._silence_end(self._last_sample), "silence", self._last_sample)]
 
     def _trailing_silence(self, now: int) -> list[VadEvent]:
         silence = now - self._silence_start

@@ -297,7 +297,7 @@ export class Live {
     const primary = this.primary();
     setBadge(this.badge, primary.split(":")[0], sourceLabel(primary.split(":")[0], primary));
     const models = event.models?.join(" → ") || "";
-    this.info.textContent = `${event.mode} · ${models}${event.interim_results ? "" : " · no drafts"}`;
+    this.info.textContent = `${event.mode} · ${models}${event.interim_results === true ? "" : " · no drafts"}`;
     if (reconnected) {
       notice(this.noticeBox, "");
       toast("Reconnected — transcription continues.", "success");
