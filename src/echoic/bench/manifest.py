@@ -16,6 +16,11 @@ class Utterance:
     duration_s: float
     corpus: str = ""
     speaker: str = ""
+    #: The manifest's short corpus name (``librispeech``, ``ljspeech``, ``spontaneous``, …).
+    subset: str = ""
+    text_norm: str = ""
+    #: Where the audio came from (``owner/repo:path``), for attribution.
+    source: str = ""
 
 
 def load_manifest(
@@ -42,6 +47,9 @@ def load_manifest(
                         duration_s=float(row["duration_s"]),
                         corpus=str(row.get("corpus", "")),
                         speaker=str(row.get("speaker", "")),
+                        subset=str(row.get("subset", "")),
+                        text_norm=str(row.get("text_norm", "")),
+                        source=str(row.get("source", "")),
                     )
                 )
             except (ValueError, KeyError, TypeError) as exc:

@@ -3,11 +3,23 @@
 Bad input ends in one line on stderr (``error: …``) and a non-zero exit, never a traceback.
 """
 
-from echoic.cli import bench, db, jobs, keys, listen, models, serve, transcribe, worker
+from echoic.cli import (
+    bench,
+    bench_sessions,
+    db,
+    jobs,
+    keys,
+    listen,
+    models,
+    serve,
+    transcribe,
+    worker,
+)
 from echoic.cli.app import cli
 
 __all__ = [
     "bench",
+    "bench_sessions",
     "cli",
     "db",
     "jobs",
