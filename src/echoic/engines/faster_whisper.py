@@ -5,11 +5,18 @@ CTranslate2 worker (one per core on CPU); every caller shares it (see
 :class:`echoic.engines.registry.EnginePool`). Short audio goes through the sequential decoder;
 long audio through ``BatchedInferencePipeline`` over Silero VAD chunks, its chunks spread over
 the workers (:mod:`echoic.engines.batched`).
+
+Live decodes run on the model's inference threads. A decode started under
+:data:`~echoic.engines.gate.chunk_slots` (REST and jobs in a server) runs on a background thread
+instead, and each of its CTranslate2 calls holds one of the device's compute slots, at a lower
+priority than live work (:mod:`echoic.engines.gate`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import logging
 import os
 import time
@@ -20,6 +27,7 @@ from functools import partial
 from typing import Any
 
 from echoic.engines.base import Capabilities, Health, LanguageGuess, ProgressCallback
+from echoic.engines.gate import ChunkGate, chunk_slots
 from echoic.engines.models import ResolvedModel
 from echoic.engines.window import WINDOW_MAX_S, WindowOptions, decode_window
 from echoic.errors import EngineError, InvalidRequestError
@@ -134,6 +142,12 @@ class FasterWhisperEngine:
         self._chunk_executor = ThreadPoolExecutor(
             max_workers=self._workers, thread_name_prefix=f"echoic-{model.name}-chunks"
         )
+        # REST and job decodes that take turns for compute slots: a thread waiting for its
+        # turn must not keep a live decode from the inference threads above. Twice the
+        # workers: the next files' features and VAD are ready when a slot frees.
+        self._background_executor = ThreadPoolExecutor(
+            max_workers=2 * self._workers, thread_name_prefix=f"echoic-{model.name}-background"
+        )
         self._closed = False
         log.info(
             "model loaded",
@@ -179,9 +193,8 @@ class FasterWhisperEngine:
         progress: ProgressCallback | None = None,
     ) -> Transcript:
         queued = time.perf_counter()
-        loop = asyncio.get_running_loop()
         call = partial(self.transcribe_sync, audio, options, progress=progress, queued_at=queued)
-        return await loop.run_in_executor(self._executor, call)
+        return await self._off_loop(call)
 
     async def transcribe_progressive(
         self, audio: Audio, options: TranscribeOptions, on_segment: SegmentCallback
@@ -189,11 +202,39 @@ class FasterWhisperEngine:
         """:meth:`transcribe`, calling ``on_segment`` (from the inference thread) with each
         segment as the decoder produces it: what a streamed REST response sends as it goes."""
         queued = time.perf_counter()
-        loop = asyncio.get_running_loop()
         call = partial(
             self.transcribe_sync, audio, options, queued_at=queued, on_segment=on_segment
         )
-        return await loop.run_in_executor(self._executor, call)
+        return await self._off_loop(call)
+
+    async def _off_loop(self, call: Callable[..., Transcript]) -> Transcript:
+        """Run ``call`` on an inference thread; under :data:`chunk_slots`, on a background
+        thread with a :class:`ChunkGate` that stops it at its next chunk call once nobody
+        awaits it."""
+        loop = asyncio.get_running_loop()
+        slots = chunk_slots.get()
+        if slots is None:
+            return await loop.run_in_executor(self._executor, call)
+        gate = ChunkGate(slots, loop)
+        try:
+            transcript = await loop.run_in_executor(
+                self._background_executor, partial(call, gate=gate)
+            )
+        finally:
+            gate.close()
+        stats = gate.stats  # one line per file: how long it held the device, and waited
+        log.info(
+            "background decode",
+            extra={
+                "model": self._resolved.name,
+                "audio_s": round(transcript.duration, 3),
+                "calls": stats.calls,
+                "held_s": round(stats.held_s, 3),
+                "longest_call_s": round(stats.longest_s, 3),
+                "waited_s": round(stats.waited_s, 3),
+            },
+        )
+        return transcript
 
     def transcribe_sync(
         self,
@@ -203,30 +244,34 @@ class FasterWhisperEngine:
         progress: ProgressCallback | None = None,
         queued_at: float | None = None,
         on_segment: SegmentCallback | None = None,
+        gate: ChunkGate | None = None,
     ) -> Transcript:
         """Blocking transcription on the caller's thread (the CLI and benchmarks use it).
 
         ``on_segment`` is called with each segment as soon as the decoder produces it (texts
-        not yet cleaned; the returned transcript has the clean ones).
+        not yet cleaned; the returned transcript has the clean ones). With ``gate``, each
+        chunk call holds a compute slot (one window: one call).
         """
         self._check_options(options)
         started = time.perf_counter()
         duration = len(audio) / SAMPLE_RATE
         if options.encoder_pad_s is not None and duration <= WINDOW_MAX_S:
-            return self._decode_window(
-                audio, options, started, queued_at or started, on_segment=on_segment
-            )
+            with contextlib.nullcontext() if gate is None else gate.chunk():
+                return self._decode_window(
+                    audio, options, started, queued_at or started, on_segment=on_segment
+                )
+        model = self._model if gate is None else _gated(self._model, gate)
         batched = options.batched
         if batched is None:
             batched = duration >= options.batched_threshold_s
         kwargs = decode_kwargs(options)
         try:
             if batched:
-                segments_iter, info = self._batched_pipeline().transcribe(
+                segments_iter, info = self._batched_pipeline(model).transcribe(
                     audio, batch_size=options.batch_size, **kwargs
                 )
             else:
-                segments_iter, info = self._model.transcribe(audio, **kwargs)
+                segments_iter, info = model.transcribe(audio, **kwargs)
             segments = self._collect(segments_iter, duration, progress, on_segment)
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
@@ -297,10 +342,10 @@ class FasterWhisperEngine:
                 "needs a multilingual model such as 'base'"
             )
 
-    def _batched_pipeline(self) -> Any:
+    def _batched_pipeline(self, model: Any) -> Any:
         from echoic.engines.batched import ChunkParallelPipeline
 
-        return ChunkParallelPipeline(self._model, self._chunk_executor, ways=self._workers)
+        return ChunkParallelPipeline(model, self._chunk_executor, ways=self._workers)
 
     @staticmethod
     def _collect(
@@ -355,4 +400,17 @@ class FasterWhisperEngine:
     async def aclose(self) -> None:
         self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._background_executor.shutdown(wait=True, cancel_futures=True)
         self._chunk_executor.shutdown(wait=True, cancel_futures=True)
+
+
+#: The CTranslate2 calls of a decode: each runs one 30 s window (or a batch's chunk) at most.
+_CHUNK_CALLS = ("encode", "generate", "detect_language", "align")
+
+
+def _gated(model: Any, gate: ChunkGate) -> Any:
+    """A shallow copy of ``model`` (a ``faster_whisper.WhisperModel``, weights shared) whose
+    CTranslate2 calls each hold a slot of ``gate``."""
+    gated = copy.copy(model)
+    gated.model = gate.wrap(model.model, _CHUNK_CALLS)
+    return gated

@@ -14,6 +14,11 @@ retryable one (an engine or provider failure, a network error) sends it back to 
 a jittered backoff, until ``max_attempts``, then it is dead-lettered with its last error. On
 shutdown (``stop`` set) the running job stops at its next chunk and its lease is released, so
 another worker starts it at once instead of after the lease expires.
+
+A worker inside ``echoic serve`` shares the cores with live streams: given the server's
+``slots``, each chunk call of its decodes takes a compute slot after every waiting live decode
+(:meth:`~echoic.streaming.scheduler.ComputeSlots.background`). An ``echoic worker`` process has
+the machine's cores to itself and needs none.
 """
 
 from __future__ import annotations
@@ -38,11 +43,14 @@ from echoic.jobs.retry import JobRetry
 from echoic.settings import Settings
 from echoic.storage.records import Job, JobError, JobStatus, Lease, Media
 from echoic.storage.store import Store
+from echoic.streaming.scheduler import ComputeSlots
 from echoic.types import Audio, Transcript
 
 log = logging.getLogger(__name__)
 
 EngineFor = Callable[[str | None], Awaitable[Engine]]
+#: The compute slots an engine's decodes share with live streams in this process.
+SlotsFor = Callable[[Engine], ComputeSlots]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,10 +117,12 @@ class Worker:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         on_finished: Callable[[JobStatus], None] | None = None,
+        slots: SlotsFor | None = None,
     ) -> None:
         self.store = store
         self.engine_for = engine_for
         self.config = config
+        self._slots = slots
         self._clock = clock
         self._rng = rng or random.Random()
         self._on_finished = on_finished
@@ -227,16 +237,15 @@ class Worker:
             abort.check()
 
         config = self.config
-        return await engine.transcribe(
-            audio,
-            options.transcribe_options(
-                beam_size=config.beam_size,
-                vad_filter=config.vad_filter,
-                batched_threshold_s=config.batched_threshold_s,
-                batch_size=config.batch_size,
-            ),
-            progress=report,
+        decode_options = options.transcribe_options(
+            beam_size=config.beam_size,
+            vad_filter=config.vad_filter,
+            batched_threshold_s=config.batched_threshold_s,
+            batch_size=config.batch_size,
         )
+        slots = None if self._slots is None else self._slots(engine)
+        with contextlib.nullcontext() if slots is None else slots.background():
+            return await engine.transcribe(audio, decode_options, progress=report)
 
     async def _audio(self, job: Job, abort: _Abort) -> Audio:
         media = await asyncio.to_thread(self.store.media.get, None, job.media_id)

@@ -181,6 +181,7 @@ def _build_state(
             models.engine,
             worker_config(settings, f"{socket.gethostname()}:{os.getpid()}:{n}"),
             on_finished=lambda status: metrics.jobs.labels(status.value).inc(),
+            slots=hub.compute_slots,
         )
         for n in range(settings.workers_in_process)
     ]

@@ -5,9 +5,11 @@ it unchanged (``OpenAI(base_url="http://host:8000/v1")``); ``whisper-1`` means t
 default model.
 
 A request goes: fields → size → content probe → declared length → model capabilities → a slot
-on the model (bounded wait) → decode (in a thread) → transcribe (on the model's inference
-thread) → the body in the asked format. Auth, the rate limit and the body size limit already
-ran in :class:`~echoic.server.middleware.ApiGuard`, before the upload was read.
+on the model (bounded wait) → decode (in a thread) → transcribe (on a background thread of the
+model, each chunk call holding one of the compute slots live streams use, at a lower priority:
+a long file delays a live final by one chunk call at most) → the body in the asked format.
+Auth, the rate limit and the body size limit already ran in
+:class:`~echoic.server.middleware.ApiGuard`, before the upload was read.
 """
 
 from __future__ import annotations
@@ -236,7 +238,8 @@ async def _transcribe(
             response = _event_stream(state, engine, audio, options, slot, request)
             handed_over = True  # the response releases the slot when the stream ends
             return response
-        transcript = await engine.transcribe(audio, options)
+        with state.hub.compute_slots(engine).background():
+            transcript = await engine.transcribe(audio, options)
     finally:
         if not handed_over:
             slot.release()
@@ -314,6 +317,13 @@ def _event_stream(
         info.source = transcript.metadata.provider
 
     return sse.EventStreamResponse(
-        sse.events(engine, audio, options, on_error=on_error, on_done=on_done),
+        sse.events(
+            engine,
+            audio,
+            options,
+            on_error=on_error,
+            on_done=on_done,
+            slots=state.hub.compute_slots(engine),
+        ),
         on_close=slot.release,
     )

@@ -20,6 +20,7 @@ Usage is counted in OpenAI's token form: input tokens are the encoder frames of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -31,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from echoic.engines.base import Engine
 from echoic.errors import EchoicError, EngineError
+from echoic.streaming.scheduler import ComputeSlots
 from echoic.types import Audio, Segment, TranscribeOptions, Transcript, clean_text
 
 log = logging.getLogger(__name__)
@@ -54,11 +56,14 @@ def encode(data: dict[str, Any]) -> bytes:
 
 
 async def transcript_pieces(
-    engine: Engine, audio: Audio, options: TranscribeOptions
+    engine: Engine, audio: Audio, options: TranscribeOptions, slots: ComputeSlots | None = None
 ) -> AsyncIterator[str | Transcript]:
-    """Text deltas as segments are decoded, then the finished transcript."""
+    """Text deltas as segments are decoded, then the finished transcript. With ``slots``, the
+    decode takes turns with live work (:meth:`ComputeSlots.background`)."""
+    background = contextlib.nullcontext() if slots is None else slots.background()
     if not isinstance(engine, ProgressiveEngine):
-        transcript = await engine.transcribe(audio, options)
+        with background:
+            transcript = await engine.transcribe(audio, options)
         if transcript.text:
             yield transcript.text
         yield transcript
@@ -69,7 +74,8 @@ async def transcript_pieces(
     def on_segment(segment: Segment) -> None:  # on the inference thread
         loop.call_soon_threadsafe(segments.put_nowait, segment)
 
-    decoding = asyncio.ensure_future(engine.transcribe_progressive(audio, options, on_segment))
+    with background:  # the decoding task starts with a copy of this context
+        decoding = asyncio.ensure_future(engine.transcribe_progressive(audio, options, on_segment))
     said = False
     try:
         while not decoding.done():
@@ -99,9 +105,10 @@ async def events(
     *,
     on_error: Callable[[EchoicError], dict[str, Any]],
     on_done: Callable[[Transcript], None],
+    slots: ComputeSlots | None = None,
 ) -> AsyncIterator[bytes]:
     try:
-        async for piece in transcript_pieces(engine, audio, options):
+        async for piece in transcript_pieces(engine, audio, options, slots):
             if isinstance(piece, str):
                 yield encode({"type": "transcript.text.delta", "delta": piece})
             else:

@@ -62,14 +62,21 @@ class StreamHub:
         scheduler = self._schedulers.get(model)
         if scheduler is None:
             engine = self._engines(model)
-            if self._slots is None:  # the engines of a server share one device configuration
-                self._slots = ComputeSlots(max(1, engine.capabilities.parallel_calls))
             on_wait = None
             if self._on_wait is not None:
                 on_wait = partial(self._on_wait, model)
-            scheduler = ModelScheduler(engine, slots=self._slots, on_wait=on_wait)
+            scheduler = ModelScheduler(engine, slots=self.compute_slots(engine), on_wait=on_wait)
             self._schedulers[model] = scheduler
         return scheduler
+
+    def compute_slots(self, engine: Engine) -> ComputeSlots:
+        """The device's slots, shared by every decode of the process: the live schedulers', and
+        REST and in-process job decodes at background priority (``slots.background()``). Made
+        on first use, as many as ``engine`` runs calls at once (the engines of a server share
+        one device configuration)."""
+        if self._slots is None:
+            self._slots = ComputeSlots(max(1, engine.capabilities.parallel_calls))
+        return self._slots
 
     @property
     def active(self) -> int:

@@ -13,7 +13,10 @@ every worker takes the next job from one shared, ordered queue:
 
 The schedulers of a process may share :class:`ComputeSlots`, the device's coordinator: however
 many models are loaded, no more decodes run at once than the device has room for (one per core
-on CPU), and a waiting final gets the next free slot before any model's draft.
+on CPU), and a waiting final gets the next free slot before any model's draft. REST and job
+decodes take the same slots at :data:`BACKGROUND` priority, one chunk call at a time
+(:meth:`ComputeSlots.background`, :mod:`echoic.engines.gate`), so a long file delays a live
+decode by one chunk call at most.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ import contextlib
 import itertools
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 from echoic.clock import Clock, SystemClock
 from echoic.engines.base import Engine
+from echoic.engines.gate import chunk_slots
 from echoic.errors import EchoicError, EngineError, SupersededError
 from echoic.streaming.decoding import DecodeKind, DecodeRequest, DecodeResult
 from echoic.types import Transcript
@@ -45,9 +49,11 @@ class _Job:
 #: Told how long each decode waited to start (kind, seconds): queue and compute slot together.
 WaitObserver = Callable[[DecodeKind, float], None]
 
-#: Who gets a free compute slot first (lower first); a scheduler with nothing queued: last.
+#: Who gets a free compute slot first (lower first); then the chunk calls of REST and job
+#: decodes; a scheduler with nothing queued: last.
 PRIORITY = {DecodeKind.FINAL: 0, DecodeKind.CONFIRM: 1, DecodeKind.DRAFT: 2}
-IDLE = len(PRIORITY)
+BACKGROUND = len(PRIORITY)
+IDLE = BACKGROUND + 1
 
 
 @dataclass(eq=False)
@@ -75,6 +81,17 @@ class ComputeSlots:
     @property
     def waiting(self) -> int:
         return len(self._waiters)
+
+    @contextlib.contextmanager
+    def background(self) -> Iterator[None]:
+        """Decodes started inside the ``with`` block (REST, jobs) take one of these slots at
+        :data:`BACKGROUND` priority for each chunk call, on their inference threads: after every
+        waiting live decode, never starved while live work leaves a slot free."""
+        token = chunk_slots.set(_BackgroundTurn(self))
+        try:
+            yield
+        finally:
+            chunk_slots.reset(token)
 
     @contextlib.asynccontextmanager
     async def hold(self, priority: Callable[[], int]) -> AsyncIterator[None]:
@@ -108,6 +125,23 @@ class ComputeSlots:
             best.future.set_result(None)  # the slot passes on; busy stays the same
             return
         self.busy -= 1
+
+
+class _BackgroundTurn:
+    """The slots as a background chunk call takes them (an ``engines.gate.SlotTurn``)."""
+
+    def __init__(self, slots: ComputeSlots) -> None:
+        self.slots = slots
+
+    async def acquire(self) -> None:
+        await self.slots._acquire(_background)
+
+    def release(self) -> None:
+        self.slots._release()
+
+
+def _background() -> int:
+    return BACKGROUND
 
 
 @dataclass
