@@ -6,6 +6,7 @@ Bad input ends in one line on stderr (``error: …``) and a non-zero exit, never
 from echoic.cli import (
     bench,
     bench_sessions,
+    bench_turns,
     db,
     jobs,
     keys,
@@ -20,6 +21,7 @@ from echoic.cli.app import cli
 __all__ = [
     "bench",
     "bench_sessions",
+    "bench_turns",
     "cli",
     "db",
     "jobs",
