@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     cpu_threads: int = Field(default=0, ge=0)
     #: Calls one loaded model runs at once; 0: CPU cores // threads per call.
     workers: int = Field(default=0, ge=0)
+    #: Live drafts of several streams one batched forward pass runs at most (1: one by one).
+    draft_batch: int = Field(default=8, ge=1, le=16)
     beam_size: int = Field(default=5, ge=1, le=10)
     vad_filter: bool = True
     batch_size: int = Field(default=8, ge=1, le=64)

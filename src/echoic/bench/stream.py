@@ -65,7 +65,7 @@ from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.live import LiveStream, file_chunks, stream_language
 from echoic.streaming.runner import StreamAborted
-from echoic.streaming.scheduler import Schedulers, SchedulerStats
+from echoic.streaming.scheduler import DEFAULT_MAX_BATCH, Schedulers, SchedulerStats
 from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions
 from echoic.vad.silero import SileroVad
 
@@ -144,8 +144,12 @@ class StreamBenchOptions:
     compare_batch: bool = True
     #: ``cpu_threads=0`` (one per core) becomes 1 in dual-model mode (DESIGN.md §10).
     device: DeviceConfig = field(default_factory=DeviceConfig)
+    #: Drafts of several streams one batched call runs at most (1: one at a time).
+    max_batch: int = DEFAULT_MAX_BATCH
 
     def __post_init__(self) -> None:
+        if self.max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {self.max_batch}")
         if self.chunk_ms <= 0:
             raise ValueError(f"chunk_ms must be positive, got {self.chunk_ms}")
         if self.repeat < 1:
@@ -257,6 +261,7 @@ class LoadedModels:
     confirm: FasterWhisperEngine
     language: str | None
     config: StreamConfig
+    max_batch: int = DEFAULT_MAX_BATCH
 
     def machine(self, options: StreamBenchOptions) -> MachineInfo:
         """The machine and engine settings a report of ``options`` was measured with."""
@@ -273,7 +278,7 @@ class LoadedModels:
 
     def schedulers(self) -> Schedulers:
         """A fresh scheduler set, shared by every stream fed through it (as in the server)."""
-        return Schedulers.of(self.draft, self.confirm)
+        return Schedulers.of(self.draft, self.confirm, max_batch=self.max_batch)
 
 
 @contextmanager
@@ -303,6 +308,7 @@ def load_models(
             confirm=confirm,
             language=language,
             config=options.stream_config(language),
+            max_batch=options.max_batch,
         )
     finally:
         for engines in own:

@@ -221,6 +221,10 @@ class SweepOptions:
     criteria: SweepCriteria = field(default_factory=SweepCriteria)
     #: Stop after the first K that does not hold.
     stop_at_failure: bool = True
+    #: Start the K streams spread evenly over one utterance period (the session's length over
+    #: its utterances) instead of all at once: utterances then end at independent moments, as
+    #: in streams users start on their own, rather than all at the same instant.
+    stagger: bool = False
 
     def __post_init__(self) -> None:
         if not self.levels or any(k < 1 for k in self.levels):
@@ -281,6 +285,11 @@ class SweepResult:
     created_at: str
     levels: tuple[SweepLevel, ...]
     peak_rss_mb: float
+    #: Drafts of several streams one batched call ran at most (1: one at a time).
+    max_batch: int = 1
+    #: Staggered starts: the K streams of a level started spread evenly over this many seconds
+    #: (one utterance period); 0: all at once.
+    stagger_period_s: float = 0.0
 
     kind: ClassVar[str] = "stream-sweep"
 
@@ -301,6 +310,8 @@ class SweepResult:
             "session": self.session,
             "loops": self.loops,
             "chunk_ms": self.chunk_ms,
+            "max_batch": self.max_batch,
+            "stagger_period_s": round(self.stagger_period_s, 3),
             "machine": self.machine.to_dict(),
             "criteria": self.criteria.to_dict(),
             "largest_k": self.largest_k,
@@ -314,8 +325,9 @@ def run_sweep(
 ) -> SweepResult:
     bench = options.bench
     session = session_files(bench.sessions)[0]
+    period_s = utterance_period_s(session) if options.stagger else 0.0
     with load_models(bench) as models:
-        levels = asyncio.run(_sweep(models, session, options, on_level))
+        levels = asyncio.run(_sweep(models, session, options, on_level, period_s))
         return SweepResult(
             label=bench.label,
             realtime=bench.realtime,
@@ -327,6 +339,8 @@ def run_sweep(
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             levels=tuple(levels),
             peak_rss_mb=peak_rss_mb(),
+            max_batch=bench.max_batch,
+            stagger_period_s=period_s,
         )
 
 
@@ -335,7 +349,9 @@ async def _sweep(
     session: SessionFile,
     options: SweepOptions,
     on_level: Callable[[SweepLevel, Verdict], None] | None,
+    period_s: float,
 ) -> list[SweepLevel]:
+    """``period_s``: stagger the streams' starts over this many seconds (0: all at once)."""
     audio = decode_audio(session.audio)
     if options.loops > 1:
         session = session.looped(options.loops, len(audio) / SAMPLE_RATE)
@@ -343,26 +359,29 @@ async def _sweep(
     detector = SileroVad()
     schedulers = models.schedulers()
     levels: list[SweepLevel] = []
+
+    async def stream(index: int, start_s: float, records: list[dict[str, Any]]) -> SessionRun:
+        await asyncio.sleep(start_s)
+        return await stream_session(
+            schedulers,
+            detector,
+            session,
+            audio,
+            options.bench,
+            models.config,
+            repeat=index,
+            records=records,
+        )
+
     try:
         await warm_up(models, detector, session, audio)
         with latency_records() as records:
             for k in options.levels:
                 before = scheduler_stats(schedulers)
                 cpu_before, started = cpu_s(), time.monotonic()
+                step_s = period_s / k
                 runs = await asyncio.gather(
-                    *(
-                        stream_session(
-                            schedulers,
-                            detector,
-                            session,
-                            audio,
-                            options.bench,
-                            models.config,
-                            repeat=index,
-                            records=records,
-                        )
-                        for index in range(k)
-                    )
+                    *(stream(index, index * step_s, records) for index in range(k))
                 )
                 level = SweepLevel(
                     k=k,
@@ -380,6 +399,11 @@ async def _sweep(
         return levels
     finally:
         await schedulers.aclose()
+
+
+def utterance_period_s(session: SessionFile) -> float:
+    """How often the session's utterances end, on average: its length over their number."""
+    return len(decode_audio(session.audio)) / SAMPLE_RATE / max(1, len(session.references))
 
 
 SWEEP_COLUMNS = (
@@ -424,9 +448,11 @@ def print_sweep_table(result: SweepResult, console: Console | None = None) -> No
     console = console or Console()
     mode = "real time" if result.realtime else "fast (not real time: latencies are not a user's)"
     loops = f" ×{result.loops}" if result.loops > 1 else ""
+    if result.stagger_period_s:
+        loops += f", started over {result.stagger_period_s:.1f} s"
     table = Table(
         title=f"concurrency sweep · {result.label} · {mode} · {result.session}{loops} per stream · "
-        "one shared scheduler set · latencies in s"
+        f"one shared scheduler set, drafts batched by up to {result.max_batch} · latencies in s"
     )
     for column in SWEEP_COLUMNS:
         table.add_column(column, justify="right")

@@ -320,6 +320,19 @@ def _decode_settings(
     help="Sweep: each stream plays the session this many times back to back.",
 )
 @click.option("--sweep-all", is_flag=True, help="Sweep: go on past the first K that fails.")
+@click.option(
+    "--stagger",
+    is_flag=True,
+    help="Sweep: start the K streams spread over one utterance period instead of all at once "
+    "(utterances end at independent moments rather than at the same instant).",
+)
+@click.option(
+    "--draft-batch",
+    type=click.IntRange(1, 16),
+    default=None,
+    help="Drafts of several streams one batched call runs at most; 1: one by one "
+    "(default: ECHOIC_DRAFT_BATCH, 8).",
+)
 @click.option("--realtime/--fast", default=True, show_default=True, help="Pace by the wall clock.")
 @click.option("--chunk-ms", type=click.IntRange(5, 1000), default=20, show_default=True)
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True)
@@ -350,6 +363,8 @@ def bench_stream(
     concurrency: str | None,
     loops: int,
     sweep_all: bool,
+    stagger: bool,
+    draft_batch: int | None,
     realtime: bool,
     chunk_ms: int,
     repeat: int,
@@ -365,6 +380,7 @@ def bench_stream(
     echoic bench stream --compare                        # the four pairings, one row each
     echoic bench stream --mode speculative               # the same comparison
     echoic bench stream --concurrency 1,2,4,8            # largest K real-time streams that hold
+    echoic bench stream --concurrency 4,8,12 --stagger   # the same, streams not in lockstep
     """
     from echoic.bench import default_report_path
     from echoic.bench.stream import StreamBenchOptions, run_stream_bench
@@ -399,6 +415,7 @@ def bench_stream(
         repeat=repeat,
         compare_batch=batch,
         device=_device(ctx, cpu_threads),
+        max_batch=settings.draft_batch if draft_batch is None else draft_batch,
         stream=replace(
             defaults,
             skip_confirm_logprob=skip_confirm_logprob,
@@ -408,7 +425,9 @@ def bench_stream(
     if compare:
         _stream_compare(options, out)
     elif concurrency is not None:
-        _stream_sweep(options, concurrency, loops=loops, stop=not sweep_all, out=out)
+        _stream_sweep(
+            options, concurrency, loops=loops, stop=not sweep_all, stagger=stagger, out=out
+        )
     else:
         result = run_stream_bench(
             options, on_session=lambda run: click.echo(f"  streamed {run.session}", err=True)
@@ -446,7 +465,13 @@ def _stream_compare(options: StreamBenchOptions, out: Path | None) -> None:
 
 
 def _stream_sweep(
-    options: StreamBenchOptions, levels: str, *, loops: int, stop: bool, out: Path | None
+    options: StreamBenchOptions,
+    levels: str,
+    *,
+    loops: int,
+    stop: bool,
+    stagger: bool,
+    out: Path | None,
 ) -> None:
     from echoic.bench import default_report_path
     from echoic.bench.stream_sweep import (
@@ -461,7 +486,9 @@ def _stream_sweep(
         parsed = parse_levels(levels)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--concurrency") from exc
-    sweep = SweepOptions(bench=options, levels=parsed, loops=loops, stop_at_failure=stop)
+    sweep = SweepOptions(
+        bench=options, levels=parsed, loops=loops, stop_at_failure=stop, stagger=stagger
+    )
     result = run_sweep(
         sweep,
         on_level=lambda level, verdict: click.echo(

@@ -6,7 +6,7 @@ Engines are async at the surface and keep blocking inference off the event loop 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -65,3 +65,21 @@ class Engine(Protocol):
     async def healthcheck(self) -> Health: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class BatchEngine(Engine, Protocol):
+    """An engine that runs several short requests as one forward pass: the drafts of several
+    live streams due at once (:class:`echoic.streaming.scheduler.ModelScheduler` batches them).
+    """
+
+    def batch_limit(self, options: TranscribeOptions) -> int:
+        """How many audios with ``options`` one :meth:`transcribe_batch` runs together (1: it
+        would run them one by one, so batching them gains nothing)."""
+        ...
+
+    async def transcribe_batch(
+        self, audios: Sequence[Audio], options: TranscribeOptions
+    ) -> list[Transcript]:
+        """One transcript per audio, in order; an error fails the whole batch."""
+        ...

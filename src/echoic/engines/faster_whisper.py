@@ -20,7 +20,7 @@ import copy
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -29,7 +29,14 @@ from typing import Any
 from echoic.engines.base import Capabilities, Health, LanguageGuess, ProgressCallback
 from echoic.engines.gate import ChunkGate, chunk_slots
 from echoic.engines.models import ResolvedModel
-from echoic.engines.window import WINDOW_MAX_S, WindowOptions, decode_window
+from echoic.engines.window import (
+    WINDOW_MAX_S,
+    WindowOptions,
+    WindowResult,
+    decode_window,
+    decode_windows,
+    length_groups,
+)
 from echoic.errors import EngineError, InvalidRequestError
 from echoic.types import (
     SAMPLE_RATE,
@@ -45,6 +52,9 @@ from echoic.types import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Most windows one batched call decodes together (:meth:`FasterWhisperEngine.transcribe_batch`).
+MAX_BATCH = 16
 
 #: Called from the inference thread with each segment as soon as it is decoded.
 SegmentCallback = Callable[[Segment], None]
@@ -285,6 +295,52 @@ class FasterWhisperEngine:
             metadata=metadata,
         )
 
+    def batch_limit(self, options: TranscribeOptions) -> int:
+        """Right-sized windows without word timings batch (live drafts); anything else runs one
+        by one."""
+        if options.encoder_pad_s is None or options.word_timestamps:
+            return 1
+        return MAX_BATCH
+
+    async def transcribe_batch(
+        self, audios: Sequence[Audio], options: TranscribeOptions
+    ) -> list[Transcript]:
+        """Transcribe ``audios`` with one batched encoder and decoder call per group of similar
+        lengths (:func:`~echoic.engines.window.length_groups`), all on one worker; their texts
+        match :meth:`transcribe`'s of each audio alone, or nearly (a window shorter than the
+        batch's longest sees more padding)."""
+        queued = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        call = partial(self.transcribe_batch_sync, audios, options, queued_at=queued)
+        return await loop.run_in_executor(self._executor, call)
+
+    def transcribe_batch_sync(
+        self, audios: Sequence[Audio], options: TranscribeOptions, *, queued_at: float | None = None
+    ) -> list[Transcript]:
+        """Blocking :meth:`transcribe_batch` on the caller's thread."""
+        self._check_options(options)
+        started = time.perf_counter()
+        if self.batch_limit(options) < 2:
+            return [self.transcribe_sync(a, options, queued_at=queued_at) for a in audios]
+        windows = [i for i, audio in enumerate(audios) if len(audio) / SAMPLE_RATE <= WINDOW_MAX_S]
+        results: dict[int, WindowResult] = {}
+        try:
+            for group in length_groups([len(audios[i]) for i in windows], options.encoder_pad_s):
+                indexes = [windows[g] for g in group]
+                decoded = decode_windows(
+                    self._model, [audios[i] for i in indexes], self._window_options(options)
+                )
+                results.update(zip(indexes, decoded, strict=True))
+        except (RuntimeError, ValueError) as exc:
+            raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
+        metadata = self._metadata(started, queued_at or started, batched=len(audios) > 1)
+        return [
+            self._window_transcript(results[i], options, metadata)
+            if i in results
+            else self.transcribe_sync(audio, options, queued_at=queued_at)
+            for i, audio in enumerate(audios)
+        ]
+
     def _decode_window(
         self,
         audio: Audio,
@@ -294,26 +350,36 @@ class FasterWhisperEngine:
         *,
         on_segment: SegmentCallback | None = None,
     ) -> Transcript:
-        window = WindowOptions(
+        try:
+            result = decode_window(self._model, audio, self._window_options(options))
+        except (RuntimeError, ValueError) as exc:
+            raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
+        if on_segment is not None and result.segment is not None:
+            on_segment(result.segment)
+        metadata = self._metadata(started, queued_at, batched=False)
+        return self._window_transcript(result, options, metadata)
+
+    @staticmethod
+    def _window_options(options: TranscribeOptions) -> WindowOptions:
+        return WindowOptions(
             language=options.language,
             beam_size=options.beam_size,
             prompt=options.prompt,
             word_timestamps=options.word_timestamps,
             pad_s=options.encoder_pad_s,
         )
-        try:
-            result = decode_window(self._model, audio, window)
-        except (RuntimeError, ValueError) as exc:
-            raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
-        if on_segment is not None and result.segment is not None:
-            on_segment(result.segment)
+
+    @staticmethod
+    def _window_transcript(
+        result: WindowResult, options: TranscribeOptions, metadata: TranscriptMetadata
+    ) -> Transcript:
         return build_transcript(
             segments=[] if result.segment is None else [result.segment],
             duration=result.duration,
             language=result.language,
             language_probability=round(result.language_probability, 4),
             task=options.task,
-            metadata=self._metadata(started, queued_at, batched=False),
+            metadata=metadata,
         )
 
     def _metadata(self, started: float, queued_at: float, *, batched: bool) -> TranscriptMetadata:

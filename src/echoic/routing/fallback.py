@@ -28,9 +28,17 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from echoic.clock import Clock, SystemClock
-from echoic.engines.base import Capabilities, Engine, Health, LanguageGuess, ProgressCallback
+from echoic.engines.base import (
+    BatchEngine,
+    Capabilities,
+    Engine,
+    Health,
+    LanguageGuess,
+    ProgressCallback,
+)
 from echoic.errors import EchoicError, EngineError, EngineTimeoutError, ProviderUnavailableError
 from echoic.routing.breaker import BreakerState, CircuitBreaker
 from echoic.routing.budget import DEFAULT_TIMEOUT_PER_AUDIO_S, DEFAULT_TIMEOUT_S, PerTier
@@ -50,6 +58,7 @@ log = logging.getLogger(__name__)
 
 SkipObserver = Callable[[Fallback], None]
 SegmentCallback = Callable[[Segment], None]
+R = TypeVar("R")
 
 
 @dataclass(kw_only=True, eq=False)
@@ -169,17 +178,56 @@ class Router:
 
         return await self._route(audio, options, call)
 
+    def batch_limit(self, options: TranscribeOptions) -> int:
+        """Batches stay on the local tiers: only when every tier the call's mode allows is local
+        (live drafts are ``force_local``) does the first one's batching count."""
+        tiers = tiers_for(self.tiers, options.mode or SttMode.AUTO)
+        if not tiers or any(t.source != "local" for t in tiers):
+            return 1
+        return _batch_limit(tiers[0].engine, options)
+
+    async def transcribe_batch(
+        self, audios: Sequence[Audio], options: TranscribeOptions
+    ) -> list[Transcript]:
+        """The drafts of several streams as one call on the first local tier that answers
+        (breakers, budgets and retries as for one call; the budget counts all their audio).
+        A batch the tiers cannot keep local goes as one routed call per audio."""
+        if self.batch_limit(options) < 2:
+            return list(await asyncio.gather(*(self.transcribe(a, options) for a in audios)))
+
+        async def call(tier: Tier) -> list[Transcript]:
+            limit = _batch_limit(tier.engine, options)
+            if limit < 2:
+                return [await tier.engine.transcribe(a, options) for a in audios]
+            assert isinstance(tier.engine, BatchEngine)  # a limit above 1 says so
+            transcripts: list[Transcript] = []
+            for start in range(0, len(audios), limit):
+                part = audios[start : start + limit]
+                transcripts += await tier.engine.transcribe_batch(part, options)
+            return transcripts
+
+        audio_s = sum(len(a) for a in audios) / SAMPLE_RATE
+        transcripts, tier, skips = await self._routed(audio_s, options, call)
+        return [t.with_metadata(provider=tier.source, fallback=skips) for t in transcripts]
+
     async def _route(
         self,
         audio: Audio,
         options: TranscribeOptions,
         call: Callable[[Tier], Awaitable[Transcript]],
     ) -> Transcript:
+        transcript, tier, skips = await self._routed(len(audio) / SAMPLE_RATE, options, call)
+        return transcript.with_metadata(provider=tier.source, fallback=skips)
+
+    async def _routed(
+        self, audio_s: float, options: TranscribeOptions, call: Callable[[Tier], Awaitable[R]]
+    ) -> tuple[R, Tier, tuple[Fallback, ...] | None]:
+        """``call`` on each tier the mode allows until one answers: its answer, the tier, and
+        the tiers skipped on the way (``None``: none)."""
         mode = options.mode or SttMode.AUTO
         tiers = tiers_for(self.tiers, mode)
         if not tiers:
             raise ProviderUnavailableError(f"no provider is configured for mode {mode.value!r}")
-        audio_s = len(audio) / SAMPLE_RATE
         skips: list[Fallback] = []
         last: EchoicError | None = None
         for index, tier in enumerate(tiers):
@@ -190,7 +238,7 @@ class Router:
                 continue
             try:
                 budget_s = self.config.timeout_for(audio_s, tier)
-                transcript = await self._attempts(tier, call, budget_s)
+                answer = await self._attempts(tier, call, budget_s)
             except EchoicError as exc:
                 failure = classify(exc)
                 if not failure.fallback:
@@ -198,7 +246,7 @@ class Router:
                 last = exc
                 self._skip(skips, tier, following, failure.reason, exc.message)
                 continue
-            return transcript.with_metadata(provider=tier.source, fallback=tuple(skips) or None)
+            return answer, tier, tuple(skips) or None
         if len(tiers) == 1 and last is not None:
             raise last  # nothing to fall back to: the tier's own error says it best
         raise ProviderUnavailableError(
@@ -209,8 +257,8 @@ class Router:
         ) from last
 
     async def _attempts(
-        self, tier: Tier, call: Callable[[Tier], Awaitable[Transcript]], budget_s: float
-    ) -> Transcript:
+        self, tier: Tier, call: Callable[[Tier], Awaitable[R]], budget_s: float
+    ) -> R:
         """Call ``tier`` until it answers, retrying transient failures; raises the last error.
         Errors the request caused are re-raised at once (``ProviderUnavailableError`` is not
         one of them: it comes from a router nested as a tier)."""
@@ -218,7 +266,7 @@ class Router:
         while True:
             attempt += 1
             try:
-                transcript = await asyncio.wait_for(call(tier), budget_s)
+                answer = await asyncio.wait_for(call(tier), budget_s)
             except asyncio.CancelledError:
                 # The caller gave up (a superseded draft, a stream that ended): this says nothing
                 # about the provider, and a probe must not stay "in flight" for ever.
@@ -235,7 +283,7 @@ class Router:
                 error = EngineError(f"{tier.name} failed: {exc}")
             else:
                 tier.breaker.record_success(self._clock.now())
-                return transcript
+                return answer
             failure = classify(error)
             now = self._clock.now()
             if not failure.fallback:
@@ -303,3 +351,7 @@ class Router:
 
     async def aclose(self) -> None:
         """The tiers' engines belong to whoever built the router (they are shared)."""
+
+
+def _batch_limit(engine: Engine, options: TranscribeOptions) -> int:
+    return engine.batch_limit(options) if isinstance(engine, BatchEngine) else 1

@@ -145,6 +145,7 @@ def _build_state(
     hub = StreamHub(
         models.engine_sync,
         on_wait=lambda model, kind, seconds: metrics.decode_waited(model, kind.value, seconds),
+        max_batch=settings.draft_batch,
     )
     gates = ModelGates(settings.model_concurrency, settings.model_queue_timeout_s)
     metrics.add_queue_source(gates.depths)

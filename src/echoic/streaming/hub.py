@@ -16,7 +16,12 @@ from functools import partial
 from echoic.engines.base import Engine
 from echoic.streaming.decoding import DecodeKind
 from echoic.streaming.live import LiveStream
-from echoic.streaming.scheduler import ComputeSlots, ModelScheduler, Schedulers
+from echoic.streaming.scheduler import (
+    DEFAULT_MAX_BATCH,
+    ComputeSlots,
+    ModelScheduler,
+    Schedulers,
+)
 from echoic.vad.detector import SpeechDetector
 from echoic.vad.silero import SileroVad
 
@@ -29,10 +34,13 @@ class StreamHub:
         engines: EngineGetter,
         *,
         on_wait: Callable[[str, DecodeKind, float], None] | None = None,
+        max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
-        """``on_wait(model, kind, seconds)`` hears how long each live decode waited to start."""
+        """``on_wait(model, kind, seconds)`` hears how long each live decode waited to start;
+        ``max_batch``: drafts of several streams one batched call runs at most."""
         self._engines = engines
         self._on_wait = on_wait
+        self._max_batch = max_batch
         self._schedulers: dict[str, ModelScheduler] = {}
         self._streams: set[LiveStream] = set()
         self._closing = False
@@ -65,7 +73,12 @@ class StreamHub:
             on_wait = None
             if self._on_wait is not None:
                 on_wait = partial(self._on_wait, model)
-            scheduler = ModelScheduler(engine, slots=self.compute_slots(engine), on_wait=on_wait)
+            scheduler = ModelScheduler(
+                engine,
+                slots=self.compute_slots(engine),
+                on_wait=on_wait,
+                max_batch=self._max_batch,
+            )
             self._schedulers[model] = scheduler
         return scheduler
 

@@ -9,7 +9,12 @@ every worker takes the next job from one shared, ordered queue:
 - confirmations and drafts are coalesced: a session has at most one queued of each, and a newer
   one replaces it (the replaced request is answered as superseded, so nothing waits forever);
 - the queue is bounded: past ``max_queued_drafts`` of a kind the oldest is superseded.
-  Finals are never dropped.
+  Finals are never dropped;
+- drafts of several sessions go as one batched call when the engine batches them
+  (:class:`~echoic.engines.base.BatchEngine`): a worker that takes a draft takes the other
+  sessions' queued drafts with the same options too, up to ``max_batch``, oldest session first.
+  Nothing waits for a batch to fill: a batch is whatever is queued when a worker is free, and
+  finals and confirmations always run alone, first.
 
 The schedulers of a process may share :class:`ComputeSlots`, the device's coordinator: however
 many models are loaded, no more decodes run at once than the device has room for (one per core
@@ -30,7 +35,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 from echoic.clock import Clock, SystemClock
-from echoic.engines.base import Engine
+from echoic.engines.base import BatchEngine, Engine
 from echoic.engines.gate import chunk_slots
 from echoic.errors import EchoicError, EngineError, SupersededError
 from echoic.streaming.decoding import DecodeKind, DecodeRequest, DecodeResult
@@ -152,6 +157,13 @@ class SchedulerStats:
     superseded: int = 0
     busy_s: float = 0.0
     wait_s_total: float = 0.0
+    #: Engine calls that ran several drafts at once, and the drafts they ran.
+    batches: int = 0
+    batched: int = 0
+
+
+#: Drafts one batched call runs at most (``ModelScheduler(max_batch=…)``; 1: no batching).
+DEFAULT_MAX_BATCH = 8
 
 
 class ModelScheduler:
@@ -164,11 +176,16 @@ class ModelScheduler:
         slots: ComputeSlots | None = None,
         on_wait: WaitObserver | None = None,
         clock: Clock | None = None,
+        max_batch: int = DEFAULT_MAX_BATCH,
     ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         self.engine = engine
         self.workers = workers or max(1, engine.capabilities.parallel_calls)
         self._clock = clock or SystemClock()
         self._max_drafts = max_queued_drafts
+        self.max_batch = max_batch
+        self._batcher = engine if isinstance(engine, BatchEngine) else None
         self.slots = slots
         self._on_wait = on_wait
         self._finals: deque[_Job] = deque()
@@ -286,46 +303,96 @@ class ModelScheduler:
                     await self._run_next()
 
     async def _run_next(self) -> None:
-        job = self._next()
-        if job is None or job.future.done():
+        jobs = self._take()
+        if not jobs:
             return
         try:
-            result = await self._decode(job)
+            results = await self._decode(jobs)
         except asyncio.CancelledError:
-            job.future.cancel()  # aclose: whoever awaits this decode must not wait forever
+            for job in jobs:  # aclose: whoever awaits these decodes must not wait forever
+                job.future.cancel()
             raise
-        if not job.future.done():
-            job.future.set_result(result)
+        for job, result in zip(jobs, results, strict=True):
+            if not job.future.done():
+                job.future.set_result(result)
 
-    async def _decode(self, job: _Job) -> DecodeResult:
+    def _take(self) -> list[_Job]:
+        """The next job and, when it is a draft the engine batches, the drafts of other
+        sessions queued with the same options (oldest session first, up to ``max_batch``)."""
+        job = self._next()
+        if job is None or job.future.done():
+            return []
         request = job.request
+        if request.kind is not DecodeKind.DRAFT or self._batcher is None or self.max_batch < 2:
+            return [job]
+        limit = min(self.max_batch, self._batcher.batch_limit(request.options))
+        batch = [job]
+        for session, queued in list(self._drafts.items()):
+            if len(batch) >= limit:
+                break
+            if queued.request.options == request.options:
+                del self._drafts[session]
+                batch.append(queued)
+        return batch
+
+    async def _decode(self, jobs: list[_Job]) -> list[DecodeResult]:
+        """Run ``jobs`` as one engine call (several: drafts the engine batches); a failure
+        answers every one of them with its error."""
         started = self._clock.now()
-        self.stats.wait_s_total += started - job.queued_at
+        for job in jobs:
+            self._waited(job, started)
+        requests = [job.request for job in jobs]
+        transcripts: list[Transcript | None] = [None] * len(requests)
+        error: EchoicError | None = None
+        try:
+            transcripts = [*await self._call(requests)]
+        except EchoicError as exc:
+            error = exc
+        except Exception as exc:  # an engine bug must not kill the worker every stream shares
+            ids = ", ".join(str(r.id) for r in requests)
+            log.exception("engine %s failed on request %s", self.engine.name, ids)
+            error = EngineError(f"engine failure: {exc}")
+        finished = self._clock.now()
+        self.stats.busy_s += finished - started  # one call: its time counts once
+        if len(requests) > 1:
+            self.stats.batches += 1
+            self.stats.batched += len(requests)
+        return [
+            self._done(request, started, finished, transcript=transcript, error=error)
+            for request, transcript in zip(requests, transcripts, strict=True)
+        ]
+
+    async def _call(self, requests: list[DecodeRequest]) -> list[Transcript]:
+        if len(requests) == 1:
+            request = requests[0]
+            return [await self.engine.transcribe(request.audio, request.options)]
+        assert self._batcher is not None  # _take batches only for a batching engine
+        transcripts = await self._batcher.transcribe_batch(
+            [r.audio for r in requests], requests[0].options
+        )
+        if len(transcripts) != len(requests):
+            raise EngineError(f"{len(transcripts)} transcripts for a batch of {len(requests)}")
+        return transcripts
+
+    def _waited(self, job: _Job, started: float) -> None:
+        waited = started - job.queued_at
+        self.stats.wait_s_total += waited
         if self._on_wait is not None:
             try:
-                self._on_wait(request.kind, started - job.queued_at)
+                self._on_wait(job.request.kind, waited)
             except Exception:  # a metrics bug must not kill the worker every stream shares
                 log.exception("wait observer failed")
-        try:
-            transcript = await self.engine.transcribe(request.audio, request.options)
-        except EchoicError as exc:
-            return self._done(request, started, error=exc)
-        except Exception as exc:  # an engine bug must not kill the worker every stream shares
-            log.exception("engine %s failed on request %s", self.engine.name, request.id)
-            return self._done(request, started, error=EngineError(f"engine failure: {exc}"))
-        return self._done(request, started, transcript=transcript)
 
     def _done(
         self,
         request: DecodeRequest,
         started: float,
+        finished: float,
         *,
-        transcript: Transcript | None = None,
-        error: EchoicError | None = None,
+        transcript: Transcript | None,
+        error: EchoicError | None,
     ) -> DecodeResult:
-        finished = self._clock.now()
         self.stats.decodes += 1
-        self.stats.busy_s += finished - started
         if request.kind is DecodeKind.FINAL:
             self.stats.finals += 1
         else:
@@ -352,14 +419,18 @@ class Schedulers:
         return cls(draft=scheduler, confirm=scheduler)
 
     @classmethod
-    def of(cls, draft: Engine, confirm: Engine | None = None) -> Schedulers:
+    def of(
+        cls, draft: Engine, confirm: Engine | None = None, *, max_batch: int = DEFAULT_MAX_BATCH
+    ) -> Schedulers:
         """Fresh schedulers for ``draft`` and ``confirm`` (the same engine when ``None``); two
-        different engines share compute slots, as many as the drafting one runs calls at once."""
+        different engines share compute slots, as many as the drafting one runs calls at once.
+        ``max_batch``: drafts one call runs at most (1: one at a time)."""
         if confirm is None or confirm is draft:
-            return cls.single(ModelScheduler(draft))
+            return cls.single(ModelScheduler(draft, max_batch=max_batch))
         slots = ComputeSlots(max(1, draft.capabilities.parallel_calls))
         return cls(
-            draft=ModelScheduler(draft, slots=slots), confirm=ModelScheduler(confirm, slots=slots)
+            draft=ModelScheduler(draft, slots=slots, max_batch=max_batch),
+            confirm=ModelScheduler(confirm, slots=slots, max_batch=max_batch),
         )
 
     @property
