@@ -5,7 +5,7 @@ request ran in which call and that answers reach the right request."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,15 +35,25 @@ def said(id: int) -> Transcript:
 @dataclass
 class BatchingEngine(ScriptedEngine):
     """Single calls and batches both take ``delay_s``; every call is logged in ``runs`` as the
-    request ids it ran (a batch: several). ``fail_with`` makes every call raise it."""
+    request ids it ran (a batch: several). ``fail_with`` makes every call raise it;
+    ``share_pass_by(id)`` says which requests share a forward pass (``None``: all do)."""
 
     delay_s: float = 0.05
     limit: int = 16
     runs: list[list[int]] = field(default_factory=list)
     fail_with: Exception | None = None
+    share_pass_by: Callable[[int], object] | None = None
 
     def batch_limit(self, options: TranscribeOptions) -> int:
         return 1 if options.word_timestamps else self.limit
+
+    def batch_groups(self, samples: Sequence[int], options: TranscribeOptions) -> list[list[int]]:
+        if self.share_pass_by is None:
+            return [list(range(len(samples)))]
+        groups: dict[object, list[int]] = {}
+        for index, n in enumerate(samples):
+            groups.setdefault(self.share_pass_by(round(n * 1000 / SAMPLE_RATE)), []).append(index)
+        return list(groups.values())
 
     async def transcribe(self, audio: Audio, options: TranscribeOptions, **_: Any) -> Transcript:
         return (await self.transcribe_batch([audio], options))[0]

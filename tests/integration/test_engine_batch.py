@@ -154,3 +154,10 @@ def test_length_groups_keep_padding_waste_small(
     samples = [int(s * SAMPLE_RATE) for s in seconds]
     assert length_groups(samples, 2.0) == groups
     assert sorted(i for g in length_groups(samples, 2.0) for i in g) == list(range(len(seconds)))
+
+
+def test_the_engine_says_how_a_batch_splits_into_passes(tiny: FasterWhisperEngine) -> None:
+    samples = [int(s * SAMPLE_RATE) for s in (2.0, 31.0, 2.2, 20.0)]
+    assert tiny.batch_groups(samples, DRAFT) == [[0, 2], [3], [1]]  # over 30 s: alone
+    final = StreamConfig().final_options
+    assert tiny.batch_groups(samples, final) == [[0], [1], [2], [3]]

@@ -56,6 +56,16 @@ def test_a_router_batches_only_what_its_local_tiers_alone_may_answer() -> None:
     assert Router([local(batching)]).batch_limit(replace(DRAFT, mode=None)) == 6
 
 
+def test_a_router_splits_a_batch_into_passes_as_its_local_engine_would() -> None:
+    batching = BatchingEngine(share_pass_by=lambda id: id >= 10)
+    with_cloud = Router([local(batching), cloud(ScriptedEngine())], config=NO_RETRY)
+    samples = [16 * id for id in (1, 11, 2)]
+
+    assert with_cloud.batch_groups(samples, DRAFT) == [[0, 2], [1]]
+    auto = replace(DRAFT, mode=SttMode.AUTO)
+    assert with_cloud.batch_groups(samples, auto) == [[0], [1], [2]]
+
+
 def test_a_local_batch_is_one_call_on_the_first_local_tier() -> None:
     batching = BatchingEngine(delay_s=0.0)
     router = Router([local(batching), cloud(ScriptedEngine.saying("cloud"))], config=NO_RETRY)

@@ -145,6 +145,26 @@ def test_max_batch_caps_a_batch_and_the_oldest_sessions_go_first() -> None:
     assert run(scenario()) == [[1], [10, 11, 12], [13, 14, 15], [16]]
 
 
+def test_a_batch_is_one_forward_pass_and_drafts_of_other_lengths_keep_their_turn() -> None:
+    """The engine says which windows share a pass (here: ids from 10 up are "long"); the head's
+    pass goes now, the others next, each answered as soon as its own pass is done."""
+
+    async def scenario() -> list[list[int]]:
+        engine = BatchingEngine(share_pass_by=lambda id: id >= 10)
+        scheduler = ModelScheduler(engine, workers=1)
+        busy = scheduler.submit(request(1, "a"))
+        await asyncio.sleep(0.01)
+        queued = [
+            scheduler.submit(request(id, session))
+            for id, session in ((2, "b"), (11, "c"), (3, "d"), (12, "e"), (4, "f"))
+        ]
+        await asyncio.gather(busy, *queued)
+        await scheduler.aclose()
+        return engine.runs
+
+    assert run(scenario()) == [[1], [2, 3, 4], [11, 12]]
+
+
 @pytest.mark.parametrize(
     ("engine", "max_batch"),
     [(BatchingEngine(delay_s=0.02), 1), (ScriptedEngine.saying("x", delay_s=0.02), 8)],

@@ -78,6 +78,11 @@ class BatchEngine(Engine, Protocol):
         would run them one by one, so batching them gains nothing)."""
         ...
 
+    def batch_groups(self, samples: Sequence[int], options: TranscribeOptions) -> list[list[int]]:
+        """How audios of these lengths would split into forward passes (lists of indexes): a
+        caller that sends one group per call gets each answer as soon as its pass is done."""
+        ...
+
     async def transcribe_batch(
         self, audios: Sequence[Audio], options: TranscribeOptions
     ) -> list[Transcript]:

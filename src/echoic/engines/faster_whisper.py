@@ -302,6 +302,18 @@ class FasterWhisperEngine:
             return 1
         return MAX_BATCH
 
+    def batch_groups(self, samples: Sequence[int], options: TranscribeOptions) -> list[list[int]]:
+        """Windows of similar length (:func:`~echoic.engines.window.length_groups`); a window
+        over 30 s, or anything :meth:`batch_limit` does not batch, alone."""
+        if self.batch_limit(options) < 2:
+            return [[i] for i in range(len(samples))]
+        windows = [i for i, n in enumerate(samples) if n / SAMPLE_RATE <= WINDOW_MAX_S]
+        groups = [
+            [windows[g] for g in group]
+            for group in length_groups([samples[i] for i in windows], options.encoder_pad_s)
+        ]
+        return groups + [[i] for i in range(len(samples)) if i not in set(windows)]
+
     async def transcribe_batch(
         self, audios: Sequence[Audio], options: TranscribeOptions
     ) -> list[Transcript]:
@@ -322,24 +334,20 @@ class FasterWhisperEngine:
         started = time.perf_counter()
         if self.batch_limit(options) < 2:
             return [self.transcribe_sync(a, options, queued_at=queued_at) for a in audios]
-        windows = [i for i, audio in enumerate(audios) if len(audio) / SAMPLE_RATE <= WINDOW_MAX_S]
-        results: dict[int, WindowResult] = {}
-        try:
-            for group in length_groups([len(audios[i]) for i in windows], options.encoder_pad_s):
-                indexes = [windows[g] for g in group]
-                decoded = decode_windows(
-                    self._model, [audios[i] for i in indexes], self._window_options(options)
-                )
-                results.update(zip(indexes, decoded, strict=True))
-        except (RuntimeError, ValueError) as exc:
-            raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
-        metadata = self._metadata(started, queued_at or started, batched=len(audios) > 1)
-        return [
-            self._window_transcript(results[i], options, metadata)
-            if i in results
-            else self.transcribe_sync(audio, options, queued_at=queued_at)
-            for i, audio in enumerate(audios)
-        ]
+        results: dict[int, Transcript] = {}
+        window = self._window_options(options)
+        for group in self.batch_groups([len(a) for a in audios], options):
+            if len(group) == 1 and len(audios[group[0]]) / SAMPLE_RATE > WINDOW_MAX_S:
+                results[group[0]] = self.transcribe_sync(audios[group[0]], options)
+                continue
+            try:
+                decoded = decode_windows(self._model, [audios[i] for i in group], window)
+            except (RuntimeError, ValueError) as exc:
+                raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
+            metadata = self._metadata(started, queued_at or started, batched=len(group) > 1)
+            for i, result in zip(group, decoded, strict=True):
+                results[i] = self._window_transcript(result, options, metadata)
+        return [results[i] for i in range(len(audios))]
 
     def _decode_window(
         self,

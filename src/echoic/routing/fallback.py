@@ -181,10 +181,24 @@ class Router:
     def batch_limit(self, options: TranscribeOptions) -> int:
         """Batches stay on the local tiers: only when every tier the call's mode allows is local
         (live drafts are ``force_local``) does the first one's batching count."""
+        engine = self._batch_engine(options)
+        return 1 if engine is None else engine.batch_limit(options)
+
+    def batch_groups(self, samples: Sequence[int], options: TranscribeOptions) -> list[list[int]]:
+        """The first local tier's, when the batch stays local (:meth:`batch_limit`)."""
+        engine = self._batch_engine(options)
+        if engine is None:
+            return [[i] for i in range(len(samples))]
+        return engine.batch_groups(samples, options)
+
+    def _batch_engine(self, options: TranscribeOptions) -> BatchEngine | None:
+        """The engine a batch with ``options`` goes to first: the first local tier's, if only
+        local tiers may answer and it batches."""
         tiers = tiers_for(self.tiers, options.mode or SttMode.AUTO)
         if not tiers or any(t.source != "local" for t in tiers):
-            return 1
-        return _batch_limit(tiers[0].engine, options)
+            return None
+        engine = tiers[0].engine
+        return engine if isinstance(engine, BatchEngine) else None
 
     async def transcribe_batch(
         self, audios: Sequence[Audio], options: TranscribeOptions

@@ -318,7 +318,9 @@ class ModelScheduler:
 
     def _take(self) -> list[_Job]:
         """The next job and, when it is a draft the engine batches, the drafts of other
-        sessions queued with the same options (oldest session first, up to ``max_batch``)."""
+        sessions queued with the same options that would share its forward pass (the engine's
+        :meth:`~echoic.engines.base.BatchEngine.batch_groups`: windows of similar length),
+        oldest session first, up to ``max_batch``. The others stay queued in their turn."""
         job = self._next()
         if job is None or job.future.done():
             return []
@@ -326,13 +328,16 @@ class ModelScheduler:
         if request.kind is not DecodeKind.DRAFT or self._batcher is None or self.max_batch < 2:
             return [job]
         limit = min(self.max_batch, self._batcher.batch_limit(request.options))
-        batch = [job]
-        for session, queued in list(self._drafts.items()):
-            if len(batch) >= limit:
-                break
-            if queued.request.options == request.options:
-                del self._drafts[session]
-                batch.append(queued)
+        candidates = [job] + [
+            q for q in self._drafts.values() if q.request.options == request.options
+        ]
+        if limit < 2 or len(candidates) < 2:
+            return [job]
+        samples = [len(c.request.audio) for c in candidates]
+        group = next(g for g in self._batcher.batch_groups(samples, request.options) if 0 in g)
+        batch = [candidates[i] for i in sorted(group)[:limit]]  # the head first, then oldest
+        for queued in batch[1:]:
+            del self._drafts[queued.request.session_id]
         return batch
 
     async def _decode(self, jobs: list[_Job]) -> list[DecodeResult]:
