@@ -127,6 +127,15 @@ class TranscriptMetadata:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Diarization:
+    """A transcript's ``diarization`` block: it was asked for, and how many speakers it found
+    (0 for audio without speech)."""
+
+    enabled: bool = True
+    speakers: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
 class Transcript:
     text: str
     language: str | None
@@ -135,6 +144,8 @@ class Transcript:
     language_probability: float | None = None
     task: Task = Task.TRANSCRIBE
     metadata: TranscriptMetadata = field(default_factory=TranscriptMetadata)
+    #: ``None``: diarization was not asked for (segments then carry no ``speaker``).
+    diarization: Diarization | None = None
 
     @property
     def words(self) -> tuple[Word, ...] | None:
