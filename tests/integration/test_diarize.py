@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from echoic.diarize.checkpoint import read_checkpoint
@@ -58,7 +60,7 @@ def test_the_converted_graph_computes_the_reference_network(
         check_conversion(resolve_voice_encoder(models_dir), reference_arrays(arrays))
 
 
-def reference_arrays(arrays: dict[str, object]) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
+def reference_arrays(arrays: dict[str, Any]) -> dict[str, npt.NDArray[np.float32]]:
     return {
         k: np.asarray(v, np.float32) for k, v in arrays.items() if k.startswith(("lstm", "lin"))
     }
@@ -67,7 +69,7 @@ def reference_arrays(arrays: dict[str, object]) -> dict[str, np.ndarray]:  # typ
 def test_windows_of_one_voice_are_closer_than_windows_of_two(
     diarizer: Diarizer, shared_dir: Path
 ) -> None:
-    def windows(path: str) -> np.ndarray:  # type: ignore[type-arg]
+    def windows(path: str) -> npt.NDArray[np.float32]:
         frames = mel_frames(normalize_volume(_speech(shared_dir, path)))
         chunks = [frames[i : i + 160] for i in range(0, len(frames) - 160, 160)]
         return diarizer._encoder.embed(chunks)
