@@ -23,6 +23,10 @@ def rms_db(samples: np.ndarray) -> float:
     return 10 * np.log10(power) if power > 0 else -120.0
 
 
+def level(audio: np.ndarray, start_s: float, end_s: float) -> float:
+    return rms_db(audio[round(start_s * SR) : round(end_s * SR)])
+
+
 def build(eval_dir: Path, out: Path, *args: str) -> None:
     result = CliRunner().invoke(
         cli,
@@ -62,16 +66,16 @@ def test_conversations_of_the_dev_readers_have_speech_where_their_rttm_says(
         assert {t.speaker for t in reference} == set(meta["speakers"])
         speakers = [s["speaker"] for s in meta["segments"]]
         assert all(a != b for a, b in itertools.pairwise(speakers))
-        def level(start_s: float, end_s: float) -> float:
-            return rms_db(audio[round(start_s * SR) : round(end_s * SR)])
 
         for turn in reference:
-            assert level(turn.start, turn.end) > -40
+            assert level(audio, turn.start, turn.end) > -40
         for left, right in itertools.pairwise(reference):
             assert right.start >= left.end  # no overlap
             if right.start - left.end > 0.2:  # silence, or a room far under the voices
-                quiet = level(left.end + 0.05, right.start - 0.05)
-                voices = min(level(left.start, left.end), level(right.start, right.end))
+                quiet = level(audio, left.end + 0.05, right.start - 0.05)
+                voices = min(
+                    level(audio, left.start, left.end), level(audio, right.start, right.end)
+                )
                 assert quiet < voices - 15
 
 

@@ -171,4 +171,5 @@ def test_longform_times_transcription_with_diarization_running_alongside(tmp_pat
     # Side by side, not one after the other: 0.2 s each, about 0.2 s together.
     assert timing.timings[DIARIZED].median_s < 0.35
     assert timing.added < 0.75
+    assert timing.added_paired < 0.75
     assert timing.to_dict()["timings"][TRANSCRIBE]["times_s"][0] >= 0.2

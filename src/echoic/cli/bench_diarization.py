@@ -13,8 +13,9 @@ from echoic.cli.bench import _device, bench
 from echoic.cli.bench_sessions import _seconds_range
 
 if TYPE_CHECKING:
-    from echoic.bench.diarization import CountPolicy, FileResult, SetResult, TurnFinder
+    from echoic.bench.diarization import CountPolicy, FileResult, SetResult
     from echoic.bench.diarization_speed import LongformTiming
+    from echoic.diarize.diarizer import Diarizer
     from echoic.diarize.types import SpeakerCount
 
 _DEFAULT_DATA = Path("../shared/eval/dev")
@@ -49,6 +50,12 @@ def _count_range(ctx: click.Context, param: click.Parameter, value: str) -> tupl
     "--oracle-count",
     is_flag=True,
     help="Tell the diarizer each file's true number of speakers (clustering alone).",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 2),
+    default=None,
+    help="Clustering: cosine distance that separates voices (default: the diarizer's).",
 )
 @click.option(
     "--collar",
@@ -89,6 +96,7 @@ def diarization(
     min_speakers: int | None,
     max_speakers: int | None,
     oracle_count: bool,
+    threshold: float | None,
     collar: float,
     longform: Path | None,
     no_longform: bool,
@@ -128,7 +136,7 @@ def diarization(
         ),
         oracle=oracle_count,
     )
-    diarizer = _load_diarizer(ctx)
+    diarizer = _load_diarizer(ctx, threshold)
     results = _run_sets(diarizer, named, policy, collar)
     timing = None
     if not no_longform:
@@ -143,7 +151,7 @@ def diarization(
             cpu_threads=cpu_threads,
         )
     result = DiarizationResult(
-        diarizer=type(diarizer).__name__,
+        diarizer=f"voice-encoder, threshold {diarizer.config.threshold:g}",
         policy=policy,
         collar_s=collar,
         created_at=now_iso(),
@@ -159,14 +167,15 @@ def diarization(
     click.echo(f"report: {json_path}  plot: {png}", err=True)
 
 
-def _load_diarizer(ctx: click.Context) -> TurnFinder:
-    from echoic.diarize.diarizer import load_diarizer
+def _load_diarizer(ctx: click.Context, threshold: float | None) -> Diarizer:
+    from echoic.diarize.diarizer import DiarizerConfig, load_diarizer
 
-    return load_diarizer(settings_of(ctx).models_dir)
+    config = DiarizerConfig() if threshold is None else DiarizerConfig(threshold=threshold)
+    return load_diarizer(settings_of(ctx).models_dir, config=config)
 
 
 def _run_sets(
-    diarizer: TurnFinder, named: list[tuple[str, Path]], policy: CountPolicy, collar: float
+    diarizer: Diarizer, named: list[tuple[str, Path]], policy: CountPolicy, collar: float
 ) -> tuple[SetResult, ...]:
     from echoic.bench.diarization import run_sets
 
@@ -185,7 +194,7 @@ def _run_sets(
 
 def _time_longform(
     ctx: click.Context,
-    diarizer: TurnFinder,
+    diarizer: Diarizer,
     path: Path,
     *,
     model: str,
