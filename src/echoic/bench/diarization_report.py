@@ -86,17 +86,17 @@ def print_longform(timing: LongformTiming, console: Console | None = None) -> No
         "transcription, with and without diarization"
     )
     table.add_column("contender")
-    for column in ("median s (min–max)", "RTFx"):
+    for column in ("median s (min–max)", "RTFx", "CPU s (min–max)"):
         table.add_column(column, justify="right")
     for name in CONTENDERS:
         t = timing.timings[name]
-        table.add_row(name, _spread(t), f"{t.rtfx:.1f}×")
+        table.add_row(name, _spread(t), f"{t.rtfx:.1f}×", _spread(timing.cpu[name]))
     console.print(table)
     repeats = len(timing.timings[TRANSCRIBE].times_s)
     console.print(
         f"diarization adds [bold]{timing.added * 100:+.1f} %[/bold] to the transcription "
-        f"(medians of {repeats}; median of the paired ratios {timing.added_paired * 100:+.1f} %)"
-        f" · {timing.speakers} speakers · same text: "
+        f"(medians of {repeats}; median of the paired ratios {timing.added_paired * 100:+.1f} %;"
+        f" CPU seconds {timing.added_cpu * 100:+.1f} %) · {timing.speakers} speakers · same text: "
         + ("yes" if timing.same_text else "[red]no[/red]")
     )
 

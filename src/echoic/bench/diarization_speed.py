@@ -12,7 +12,8 @@ Three contenders on one long file, each from the file path, models loaded:
 Within each repeat they run back to back, in reversed order on odd repeats, so that drift in
 machine load hits all alike. The figure is ``median(transcribe + diarize) / median(transcribe)
 − 1`` (target: under 25 % with tiny.en on the dev long-form reading), beside the median of
-each repeat's own ratio.
+each repeat's own ratio and the same ratio of the process's CPU seconds (on a machine shared
+with other work the wall-time ratios move with its load; the CPU seconds hardly do).
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class LongformTiming:
     options: TranscribeOptions
     count: SpeakerCount
     timings: dict[str, Timing]
+    #: The process's CPU seconds (all threads) of each run: what other work on a shared machine
+    #: does not change, unlike the wall time.
+    cpu: dict[str, Timing]
     #: Speakers the diarized transcript names, and whether each contender's text was the same.
     speakers: int
     same_text: bool
@@ -59,6 +63,11 @@ class LongformTiming:
     def added(self) -> float:
         """What diarization adds to the transcription's wall time (0.2: 20 % more)."""
         return self.timings[DIARIZED].median_s / self.timings[TRANSCRIBE].median_s - 1
+
+    @property
+    def added_cpu(self) -> float:
+        """What diarization adds to the transcription's CPU seconds (medians)."""
+        return self.cpu[DIARIZED].median_s / self.cpu[TRANSCRIBE].median_s - 1
 
     @property
     def added_paired(self) -> float:
@@ -79,6 +88,8 @@ class LongformTiming:
             "timings": {name: t.to_dict() for name, t in self.timings.items()},
             "added": round(self.added, 4),
             "added_paired": round(self.added_paired, 4),
+            "cpu_s": {name: t.to_dict() for name, t in self.cpu.items()},
+            "added_cpu": round(self.added_cpu, 4),
             "speakers": self.speakers,
             "same_text": self.same_text,
         }
@@ -122,12 +133,14 @@ def time_longform(
 
     runs = {TRANSCRIBE: transcribe, DIARIZED: diarized, DIARIZE: diarize}
     times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+    cpu: dict[str, list[float]] = {name: [] for name in CONTENDERS}
     for repeat in range(repeats):
         for name in CONTENDERS if repeat % 2 == 0 else reversed(CONTENDERS):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             runs[name]()
             seconds = time.perf_counter() - started
             times[name].append(seconds)
+            cpu[name].append(time.process_time() - cpu_started)
             if on_run is not None:
                 on_run(name, seconds)
     duration_s = len(audio) / SAMPLE_RATE
@@ -138,6 +151,7 @@ def time_longform(
         options=options,
         count=count,
         timings={n: Timing(times_s=tuple(times[n]), audio_s=duration_s) for n in CONTENDERS},
+        cpu={n: Timing(times_s=tuple(cpu[n]), audio_s=duration_s) for n in CONTENDERS},
         speakers=_speakers(texts[DIARIZED]),
         same_text=texts[TRANSCRIBE].text == texts[DIARIZED].text,
     )
