@@ -104,7 +104,7 @@ def test_the_diarizer_on_an_assembled_conversation(
     (file,) = conversation["per_file"]
     assert file["reference_speakers"] == 2
     assert file["hypothesis_speakers"] == 2
-    assert file["der"] < 0.15
+    assert file["der"] < 0.10  # 4.5 % at the default threshold; one speaker found: 19 %
     assert conversation["seconds_per_audio_minute"] > 0
     assert data["speaker_count"] == "auto"
     assert data["collar_s"] == 0.5
