@@ -84,10 +84,13 @@ def test_diarized_json_is_openais_shape() -> None:
     assert parsed.duration == 6.0
     assert parsed.text == DIARIZED.text
     assert [(s.id, s.speaker, s.text) for s in parsed.segments] == [
-        (str(i), sp, seg.text) for i, (sp, seg) in enumerate(zip(SPEAKERS, PLAIN.segments))
+        (str(i), sp, seg.text)
+        for i, (sp, seg) in enumerate(zip(SPEAKERS, PLAIN.segments, strict=True))
     ]
-    assert parsed.usage is not None and parsed.usage.type == "duration"
-    assert "words" not in body and "words" not in body["segments"][0]
+    assert parsed.usage is not None
+    assert parsed.usage.type == "duration"
+    assert "words" not in body
+    assert "words" not in body["segments"][0]
 
 
 def test_diarized_json_of_silence_has_no_segments_and_no_speakers() -> None:
@@ -112,9 +115,7 @@ def test_vtt_cues_carry_the_speaker_as_a_voice_span() -> None:
 
 
 def test_a_speaker_name_is_escaped_inside_the_voice_span() -> None:
-    named = replace(
-        DIARIZED, segments=(replace(DIARIZED.segments[0], speaker="Ann <host> & co"),)
-    )
+    named = replace(DIARIZED, segments=(replace(DIARIZED.segments[0], speaker="Ann <host> & co"),))
 
     body = to_vtt(named)
 
