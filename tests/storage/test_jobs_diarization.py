@@ -1,9 +1,11 @@
 """Diarization in jobs, on SQLite and PostgreSQL: the options checked at submission (400, no
 job), kept with the job, applied by the in-process worker, and the diarized transcript read back
-whole, across versions."""
+whole, across versions; a worker that does not diarize fails such a job with the reason."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,10 +17,15 @@ from fastapi.testclient import TestClient
 
 from echoic.diarize.scripted import ScriptedDiarizer
 from echoic.diarize.types import SpeakerCount
+from echoic.engines.base import Engine
 from echoic.engines.scripted import ScriptedEngine
+from echoic.jobs.worker import Worker, WorkerConfig
 from echoic.server import create_app
 from echoic.storage.keys import MemoryKeyStore
+from echoic.storage.records import JobStatus, Submission
+from echoic.storage.store import Store
 from tests.server_kit import SAID, assert_error, server_settings, serving, tone_wav
+from tests.storage.conftest import LEASE_S, NOW, TENANT
 
 Body = dict[str, Any]
 
@@ -145,3 +152,31 @@ def test_a_server_with_diarization_off_refuses_diarized_jobs(
         error = assert_error(response, 400, "invalid_value", param="diarization")
         assert "turned off" in error["message"]
         assert client.get("/v1/jobs").json()["data"] == []
+
+
+def test_a_worker_that_does_not_diarize_fails_a_diarized_job_with_the_reason(
+    store: Store,
+) -> None:
+    # An ``echoic worker`` with ECHOIC_DIARIZATION_ENABLED=false, sharing the database with a
+    # server that accepted the job.
+    engine = ScriptedEngine.saying(SAID)
+
+    async def engine_for(model: str | None) -> Engine:
+        return engine
+
+    submission = Submission(
+        tenant_id=TENANT, options={"diarization": True, "num_speakers": 2}, now=NOW
+    )
+    store.submit_upload(submission, io.BytesIO(tone_wav()), filename="tone.wav")
+    claimed = store.leases.claim("w1", now=NOW, lease_s=LEASE_S)
+    assert claimed is not None
+    worker = Worker(store, engine_for, WorkerConfig(worker_id="w1"), clock=lambda: NOW)
+
+    asyncio.run(worker.run_job(*claimed, stop=asyncio.Event()))
+
+    job = store.jobs.get(TENANT, claimed[0].id)
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert job.error.code == "invalid_value"
+    assert "does not diarize" in job.error.message
+    assert engine.calls == []  # refused before any decode
