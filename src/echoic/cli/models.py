@@ -9,7 +9,14 @@ from rich.console import Console
 from rich.table import Table
 
 from echoic.cli.app import cli, reports_errors, settings_of
-from echoic.engines.models import install_model, list_models, resolve_model, verify_installed
+from echoic.diarize import weights as voice_encoder
+from echoic.engines.models import (
+    MANIFEST,
+    install_model,
+    list_models,
+    resolve_model,
+    verify_installed,
+)
 
 
 @cli.group()
@@ -32,6 +39,15 @@ def models_list(ctx: click.Context) -> None:
         table.add_row(
             spec.name, "yes" if status.installed else "no", source, size, spec.description
         )
+    encoder = voice_encoder.SPEC
+    installed = (settings.models_dir / encoder.name / MANIFEST).is_file()
+    table.add_row(
+        encoder.name,
+        "yes" if installed else "no",
+        "PyPI (pinned SHA-256), converted to ONNX",
+        f"{encoder.size / 1e6:.0f} MB",
+        encoder.description,
+    )
     Console().print(table)
 
 
@@ -53,6 +69,13 @@ def models_install(
     """Install NAMES into the models directory, verified against pinned SHA-256 digests."""
     settings = settings_of(ctx)
     for name in names:
+        if name == voice_encoder.NAME:
+            if source_dir is not None:
+                raise click.UsageError(f"{name} comes from its PyPI package, not --from")
+            voice_encoder.install_voice_encoder(
+                settings.models_dir, force=force, log=lambda msg: click.echo(msg, err=True)
+            )
+            continue
         install_model(
             name,
             settings.models_dir,
@@ -70,6 +93,10 @@ def models_verify(ctx: click.Context, names: tuple[str, ...]) -> None:
     """Re-hash every file of NAMES and compare with the pinned digests."""
     settings = settings_of(ctx)
     for name in names:
+        if name == voice_encoder.NAME:
+            graph = voice_encoder.resolve_voice_encoder(settings.models_dir)
+            click.echo(f"{name}: OK ({graph.name})")
+            continue
         resolved = resolve_model(name, settings.models_dir)
         checked = verify_installed(resolved.name, settings.models_dir, full=True)
         click.echo(f"{name}: OK ({', '.join(checked)})")
@@ -81,4 +108,8 @@ def models_verify(ctx: click.Context, names: tuple[str, ...]) -> None:
 @reports_errors
 def models_path(ctx: click.Context, name: str) -> None:
     """Print the directory of an installed model."""
-    click.echo(str(resolve_model(name, settings_of(ctx).models_dir).path))
+    models_dir = settings_of(ctx).models_dir
+    if name == voice_encoder.NAME:
+        click.echo(str(voice_encoder.resolve_voice_encoder(models_dir).parent))
+        return
+    click.echo(str(resolve_model(name, models_dir).path))

