@@ -61,6 +61,30 @@ def test_segments_carry_speakers_and_the_block_counts_them(tmp_path: Path) -> No
     assert call.thread != "MainThread"
 
 
+def test_a_segment_is_split_where_the_speaker_changes(tmp_path: Path) -> None:
+    # The scripted engine spreads the nine words evenly over the 2 s: "country" is 0.889-1.111 s,
+    # mostly in the second turn.
+    turns = (
+        Turn(start=0.0, end=0.95, speaker="guest"),
+        Turn(start=0.95, end=2.0, speaker="host"),
+    )
+    diarizer = ScriptedDiarizer(turns_=SpeakerTurns(turns=turns))
+    with serving(diarizing_app(tmp_path, diarizer)) as client:
+        body = upload(client, tone_wav(2.0), response_format="diarized_json").json()
+        vtt = upload(client, tone_wav(2.0), response_format="vtt", diarization="true").text
+    assert [(s["speaker"], s["text"], s["start"], s["end"]) for s in body["segments"]] == [
+        ("SPEAKER_00", "ask not what your", 0.0, 0.889),
+        ("SPEAKER_01", "country can do for you", 0.889, 2.0),
+    ]
+    assert [s["id"] for s in body["segments"]] == ["0", "1"]
+    assert body["diarization"] == {"enabled": True, "speakers": 2}
+    captions = webvtt.from_string(vtt).captions
+    assert [(c.voice, c.text) for c in captions] == [
+        ("SPEAKER_00", "ask not what your"),
+        ("SPEAKER_01", "country can do for you"),
+    ]
+
+
 def test_without_diarization_nothing_is_labelled_and_the_diarizer_is_not_called(
     tmp_path: Path,
 ) -> None:

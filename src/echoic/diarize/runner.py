@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from echoic.diarize._standin import label_transcript, load_diarizer
+from echoic.diarize.diarizer import load_diarizer
+from echoic.diarize.labels import label_transcript
 from echoic.diarize.types import SpeakerCount, SpeakerTurns
 from echoic.settings import Settings
 from echoic.types import Audio, Transcript
