@@ -94,6 +94,9 @@ def test_one_speaker_is_one_speaker_and_more_asked_for_than_present_still_answer
 
 def test_the_cli_writes_voice_spans(tmp_path: Path, shared_dir: Path) -> None:
     args = ["--diarize", "--max-speakers", "3", "--format", "vtt", "--output", str(tmp_path)]
+    args.append(
+        "--progress"
+    )  # the bar beside the diarizer (it once crashed before its first update)
     done = subprocess.run(
         [sys.executable, "-m", "echoic", "transcribe", str(shared_dir / TWO_SPEAKERS), *args],
         capture_output=True,

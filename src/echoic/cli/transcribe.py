@@ -151,7 +151,7 @@ def transcribe(
             audio = decode_audio(path, max_duration_s=settings.max_duration_s)
             duration = len(audio) / SAMPLE_RATE
             show = progress if progress is not None else (err_console.is_terminal and duration > 30)
-            with _progress_bar(path.name, show) as update:
+            with _progress_bar(path.name, duration if show else None) as update:
 
                 def run(
                     audio: Audio = audio, update: ProgressCallback | None = update
@@ -203,9 +203,10 @@ def _speaker_count(
 
 
 @contextlib.contextmanager
-def _progress_bar(label: str, show: bool) -> Iterator[ProgressCallback | None]:
-    """A progress bar's update callback while a file is transcribed; ``None`` when not shown."""
-    if not show:
+def _progress_bar(label: str, total_s: float | None) -> Iterator[ProgressCallback | None]:
+    """A progress bar's update callback while a file of ``total_s`` seconds is transcribed;
+    ``None`` (no bar) without a length."""
+    if total_s is None:
         yield None
         return
     with Progress(
@@ -216,7 +217,8 @@ def _progress_bar(label: str, show: bool) -> Iterator[ProgressCallback | None]:
         console=err_console,
         transient=True,
     ) as bar:
-        task_id = bar.add_task(label, total=None)
+        # A known total from the start: the "done/total s" column cannot format None.
+        task_id = bar.add_task(label, total=total_s)
 
         def update(done: float, total: float) -> None:
             bar.update(task_id, completed=done, total=total)
