@@ -7,7 +7,9 @@ default model.
 A request goes: fields → size → content probe → declared length → model capabilities → a slot
 on the model (bounded wait) → decode (in a thread) → transcribe (on a background thread of the
 model, each chunk call holding one of the compute slots live streams use, at a lower priority:
-a long file delays a live final by one chunk call at most) → the body in the asked format.
+a long file delays a live final by one chunk call at most) → the body in the asked format. With
+diarization, the diarizer (loaded once, by the first such request) finds the speaker turns on
+a thread of its own while the engine transcribes, and the turns then label the segments.
 Auth, the rate limit and the body size limit already ran in
 :class:`~echoic.server.middleware.ApiGuard`, before the upload was read.
 """
