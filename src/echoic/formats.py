@@ -24,10 +24,11 @@ segment ``id`` is echoic's segment number as a string (``"0"``), the number the 
 ``PATCH /v1/transcripts`` use.
 
 A diarized transcript (``Transcript.diarization`` set) names its speakers in every format:
-``verbose_json`` per segment and in ``diarization`` (``{"enabled": true, "speakers": 2}``; a
-transcript nobody asked to diarize has ``{"enabled": false, "speakers": null}``), ``text`` as one
-``SPEAKER_00: …`` line per turn, SRT cues as ``[SPEAKER_00] …`` and VTT cues with a voice span,
-``<v SPEAKER_00>…``. Without diarization the text, SRT and VTT bodies are exactly as before.
+``json`` has the ``diarization`` block beside ``text`` (``{"enabled": true, "speakers": 2}``),
+``verbose_json`` has it and a speaker per segment (a transcript nobody asked to diarize has
+``{"enabled": false, "speakers": null}``), ``text`` is one ``SPEAKER_00: …`` line per turn, SRT
+cues start ``[SPEAKER_00] `` and VTT cues are voice spans, ``<v SPEAKER_00>…``. Without
+diarization the json, text, SRT and VTT bodies are exactly as before.
 
 Subtitle cues are one per segment with non-empty text. Cue text is collapsed onto one line (a
 blank line would end the cue) and never contains ``-->`` (it would start a new cue): VTT escapes
@@ -71,7 +72,10 @@ def format_transcript(
     """
     fmt = ResponseFormat(fmt)
     if fmt is ResponseFormat.JSON:
-        return _dumps({"text": t.text, "usage": _usage(t)}), JSON_MEDIA_TYPE
+        body = {"text": t.text, "usage": _usage(t)}
+        if t.diarization is not None:  # asked for: say how many spoke
+            body["diarization"] = diarization_dict(t)
+        return _dumps(body), JSON_MEDIA_TYPE
     if fmt is ResponseFormat.TEXT:
         return to_text(t), TEXT_MEDIA_TYPE
     if fmt is ResponseFormat.VERBOSE_JSON:

@@ -66,6 +66,15 @@ def test_the_diarization_block_says_whether_it_was_asked_and_how_many_were_found
     assert [s["speaker"] for s in segments] == list(SPEAKERS)
 
 
+def test_json_says_how_many_spoke_only_when_asked() -> None:
+    assert _body(DIARIZED, ResponseFormat.JSON) == {
+        "text": DIARIZED.text,
+        "usage": {"type": "duration", "seconds": 6, "duration_ms": 6000, "tokens": 0},
+        "diarization": {"enabled": True, "speakers": 2},
+    }
+    assert set(_body(PLAIN, ResponseFormat.JSON)) == {"text", "usage"}
+
+
 def test_diarized_json_is_openais_shape() -> None:
     body = _body(DIARIZED, ResponseFormat.DIARIZED_JSON)
 
