@@ -3,9 +3,7 @@ scores, the report and its plot (the real diarizer: tests/integration)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +19,13 @@ from echoic.bench.diarization import (
     run_sets,
 )
 from echoic.bench.diarization_report import plot_diarization, print_diarization
-from echoic.bench.diarization_speed import DIARIZE, DIARIZED, TRANSCRIBE, time_longform
+from echoic.bench.diarization_speed import DIARIZE, DIARIZED, TRANSCRIBE, WORDS, time_longform
 from echoic.bench.report import write_with_plot
 from echoic.bench.rttm import format_rttm
+from echoic.diarize.scripted import ScriptedDiarizer
 from echoic.diarize.types import SpeakerCount, SpeakerTurns, Turn
 from echoic.engines.scripted import ScriptedEngine
-from echoic.types import SAMPLE_RATE, Audio, Diarization, TranscribeOptions, Transcript
+from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions
 
 A_THEN_B = (
     Turn(start=0.5, end=2.0, speaker="a"),
@@ -138,39 +137,42 @@ def test_scores_counts_and_the_report(tmp_path: Path) -> None:
     assert "1/1 right" in text
 
 
-def test_longform_times_transcription_with_diarization_running_alongside(tmp_path: Path) -> None:
+@pytest.mark.parametrize("asked_words", [False, True])
+def test_longform_times_transcription_with_diarization_running_alongside(
+    tmp_path: Path, asked_words: bool
+) -> None:
     path = tmp_path / "long.wav"
     path.write_bytes(float32_to_wav(np.zeros(40 * SAMPLE_RATE, dtype=np.float32)))
     engine = ScriptedEngine.saying("hello there", delay_s=0.2)
-    asked: list[float] = []
-
-    def find_turns(audio: Audio, count: SpeakerCount) -> SpeakerTurns:
-        asked.append(len(audio) / SAMPLE_RATE)
-        time.sleep(0.2)
-        return SpeakerTurns(turns=(Turn(start=0.0, end=1.0, speaker="SPEAKER_00"),))
-
-    def label(transcript: Transcript, turns: SpeakerTurns) -> Transcript:
-        return dataclasses.replace(transcript, diarization=Diarization(speakers=turns.speakers))
-
+    diarizer = ScriptedDiarizer.alternating(2, every_s=15.0, delay_s=0.2)
     runs: list[str] = []
     timing = time_longform(
         engine,
-        find_turns,
-        label,
+        diarizer,
         path,
         model="scripted",
-        options=TranscribeOptions(),
-        count=SpeakerCount(),
+        options=TranscribeOptions(word_timestamps=asked_words),
+        count=SpeakerCount(max_speakers=3),
         repeats=2,
         on_run=lambda name, _s: runs.append(name),
     )
-    assert runs == [TRANSCRIBE, DIARIZED, DIARIZE, DIARIZE, DIARIZED, TRANSCRIBE]
-    assert asked == [30.0, 40.0, 40.0, 40.0, 40.0]  # the warm-up on the first 30 s
+    order = [TRANSCRIBE, *([] if asked_words else [WORDS]), DIARIZED, DIARIZE]
+    assert runs == order + order[::-1]
+    # The warm-up on the first 30 s, then every diarized run on the whole file, told the count.
+    assert [c.duration_s for c in diarizer.calls] == [30.0] + [40.0] * 4
+    assert {c.count for c in diarizer.calls} == {SpeakerCount(max_speakers=3)}
+    # Diarization asks the engine for word times, whatever the plain transcription asked.
+    words = [c.options.word_timestamps for c in engine.calls]
+    assert words == [True] + [
+        asked_words if n == TRANSCRIBE else True for n in runs if n != DIARIZE
+    ]
     assert timing.duration_s == pytest.approx(40.0)
-    assert (timing.speakers, timing.same_text) == (1, True)
+    assert (timing.speakers, timing.same_text) == (2, True)
     # Side by side, not one after the other: 0.2 s each, about 0.2 s together.
     assert timing.timings[DIARIZED].median_s < 0.35
     assert timing.added < 0.75
     assert timing.added_paired < 0.75
     assert timing.cpu[DIARIZED].median_s < 0.1  # sleeping is not working
-    assert timing.to_dict()["timings"][TRANSCRIBE]["times_s"][0] >= 0.2
+    report = timing.to_dict()
+    assert list(report["timings"]) == order
+    assert report["timings"][TRANSCRIBE]["times_s"][0] >= 0.2

@@ -25,21 +25,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from echoic.audio.decode import decode_audio
 from echoic.bench.der import COLLAR_S, DerScore, score_der, speaker_count
 from echoic.bench.diarization_speed import LongformTiming
 from echoic.bench.machine import cpu_model, peak_rss_mb
 from echoic.bench.rttm import read_rttm
+from echoic.diarize.runner import SpeakerFinder
 from echoic.diarize.types import SpeakerCount, SpeakerTurns, Turn
 from echoic.types import SAMPLE_RATE, Audio
-
-
-class TurnFinder(Protocol):
-    """What the benchmark needs of a diarizer (:class:`echoic.diarize.diarizer.Diarizer`)."""
-
-    def turns(self, audio: Audio, count: SpeakerCount) -> SpeakerTurns: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,7 +189,7 @@ FileCallback = Callable[[str, FileResult], None]
 
 
 def diarize_file(
-    finder: TurnFinder,
+    finder: SpeakerFinder,
     reference: Reference,
     policy: CountPolicy,
     *,
@@ -223,7 +218,7 @@ def diarize_file(
 
 
 def run_sets(
-    finder: TurnFinder,
+    finder: SpeakerFinder,
     sets: Sequence[tuple[str, Path]],
     policy: CountPolicy,
     *,

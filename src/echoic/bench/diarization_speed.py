@@ -1,19 +1,23 @@
 """What diarization adds to a batch transcription, measured side by side (EVAL.md: a ratio of
 one interleaved run).
 
-Three contenders on one long file, each from the file path, models loaded:
+Contenders on one long file, each from the file path, models loaded:
 
-- **transcribe**: the batch path alone (``transcribe_file``), as without ``diarization``;
-- **transcribe + diarize**: the way the server answers ``diarization=true``: the file decoded
-  once, transcription and ``Diarizer.turns`` in two threads at once, then the words labelled
-  with their speakers (``label_transcript``), timed until the labelled transcript is out;
+- **transcribe**: the batch path alone (``transcribe_file``) with the options as asked;
+- **transcribe, word times**: the same with ``word_timestamps`` (only when not asked already):
+  diarization needs them to split a segment where the speaker changes, so every interface
+  turns them on when ``diarization`` is asked for;
+- **transcribe + diarize**: what ``diarization=true`` does (:func:`echoic.diarize.runner.
+  with_speakers_sync`, the CLI's path; the server and the worker run the same two threads
+  under asyncio): the file decoded once, transcription with word times on this thread,
+  ``Diarizer.turns`` on another, then the words labelled;
 - **diarize**: decoding and ``turns`` alone, for scale.
 
 Within each repeat they run back to back, in reversed order on odd repeats, so that drift in
 machine load hits all alike. The figure is ``median(transcribe + diarize) / median(transcribe)
-− 1`` (target: under 25 % with tiny.en on the dev long-form reading), beside the median of
-each repeat's own ratio and the same ratio of the process's CPU seconds (on a machine shared
-with other work the wall-time ratios move with its load; the CPU seconds hardly do).
+− 1`` (issue 16's target: under 25 % with tiny.en on the dev long-form reading), beside the
+median of each repeat's own ratio and the same ratio of the process's CPU seconds (on a machine
+shared with other work the wall-time ratios move with its load; the CPU seconds hardly do).
 """
 
 from __future__ import annotations
@@ -21,25 +25,21 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from echoic.audio.decode import decode_audio
 from echoic.batch import SyncEngine, transcribe_file
 from echoic.bench.speed import Timing
-from echoic.diarize.types import SpeakerCount, SpeakerTurns
-from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions, Transcript
+from echoic.diarize.runner import SpeakerFinder, with_speakers_sync
+from echoic.diarize.types import SpeakerCount
+from echoic.types import SAMPLE_RATE, TranscribeOptions, Transcript
 
-TRANSCRIBE, DIARIZED, DIARIZE = "transcribe", "transcribe + diarize", "diarize"
-CONTENDERS = (TRANSCRIBE, DIARIZED, DIARIZE)
+TRANSCRIBE, WORDS = "transcribe", "transcribe, word times"
+DIARIZED, DIARIZE = "transcribe + diarize", "diarize"
 WARMUP_S = 30.0  # the warm-up runs on the file's first 30 s: lazy setup, not the measurement
 
-#: ``Diarizer.turns``.
-FindTurns = Callable[[Audio, SpeakerCount], SpeakerTurns]
-#: ``label_transcript``.
-Labeler = Callable[[Transcript, SpeakerTurns], Transcript]
 #: Called after every timed run with (contender, wall seconds).
 RunCallback = Callable[[str, float], None]
 
@@ -51,30 +51,39 @@ class LongformTiming:
     model: str
     options: TranscribeOptions
     count: SpeakerCount
+    #: Wall seconds of each contender, in running order (``WORDS`` only when it ran).
     timings: dict[str, Timing]
-    #: The process's CPU seconds (all threads) of each run: what other work on a shared machine
-    #: does not change, unlike the wall time.
+    #: The process's CPU seconds (all threads) of each run.
     cpu: dict[str, Timing]
-    #: Speakers the diarized transcript names, and whether each contender's text was the same.
+    #: Speakers the diarized transcript names, and whether it has the words of the plain one.
     speakers: int
     same_text: bool
 
     @property
     def added(self) -> float:
-        """What diarization adds to the transcription's wall time (0.2: 20 % more)."""
-        return self.timings[DIARIZED].median_s / self.timings[TRANSCRIBE].median_s - 1
-
-    @property
-    def added_cpu(self) -> float:
-        """What diarization adds to the transcription's CPU seconds (medians)."""
-        return self.cpu[DIARIZED].median_s / self.cpu[TRANSCRIBE].median_s - 1
+        """What ``diarization`` adds to the transcription's wall time (0.2: 20 % more)."""
+        return self._ratio(self.timings, DIARIZED, TRANSCRIBE)
 
     @property
     def added_paired(self) -> float:
-        """The median of each repeat's own ratio (the two ran back to back, so drift in machine
-        load between repeats cancels out)."""
+        """The median of each repeat's own ratio (the runs of one repeat are back to back, so
+        drift in machine load between repeats cancels out)."""
         pairs = zip(self.timings[DIARIZED].times_s, self.timings[TRANSCRIBE].times_s, strict=True)
         return statistics.median(d / t - 1 for d, t in pairs)
+
+    @property
+    def added_cpu(self) -> float:
+        """What ``diarization`` adds to the transcription's CPU seconds (medians)."""
+        return self._ratio(self.cpu, DIARIZED, TRANSCRIBE)
+
+    @property
+    def added_by_diarizer(self) -> float:
+        """The diarizer's own share: over the transcription with word times."""
+        return self._ratio(self.timings, DIARIZED, WORDS if WORDS in self.timings else TRANSCRIBE)
+
+    @staticmethod
+    def _ratio(timings: dict[str, Timing], over: str, base: str) -> float:
+        return timings[over].median_s / timings[base].median_s - 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,10 +95,11 @@ class LongformTiming:
             "word_timestamps": self.options.word_timestamps,
             "num_speakers": self.count.num_speakers,
             "timings": {name: t.to_dict() for name, t in self.timings.items()},
+            "cpu_s": {name: t.to_dict() for name, t in self.cpu.items()},
             "added": round(self.added, 4),
             "added_paired": round(self.added_paired, 4),
-            "cpu_s": {name: t.to_dict() for name, t in self.cpu.items()},
             "added_cpu": round(self.added_cpu, 4),
+            "added_by_diarizer": round(self.added_by_diarizer, 4),
             "speakers": self.speakers,
             "same_text": self.same_text,
         }
@@ -97,8 +107,7 @@ class LongformTiming:
 
 def time_longform(
     engine: SyncEngine,
-    find_turns: FindTurns,
-    label: Labeler,
+    diarizer: SpeakerFinder,
     path: Path,
     *,
     model: str,
@@ -111,31 +120,36 @@ def time_longform(
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     audio = decode_audio(path)
+    words = replace(options, word_timestamps=True)
     if warmup:
         head = audio[: round(WARMUP_S * SAMPLE_RATE)]
-        engine.transcribe_sync(head, options)
-        find_turns(head, count)
-
+        engine.transcribe_sync(head, words)
+        diarizer.turns(head, count)
     texts: dict[str, Transcript] = {}
 
     def transcribe() -> None:
         texts[TRANSCRIBE] = transcribe_file(engine, path, options)
 
+    def transcribe_words() -> None:
+        transcribe_file(engine, path, words)
+
     def diarized() -> None:
         samples = decode_audio(path)
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="bench-diarize") as pool:
-            words = pool.submit(engine.transcribe_sync, samples, options)
-            turns = pool.submit(find_turns, samples, count)
-            texts[DIARIZED] = label(words.result(), turns.result())
+        texts[DIARIZED] = with_speakers_sync(
+            lambda: engine.transcribe_sync(samples, words), samples, diarizer, count
+        )
 
     def diarize() -> None:
-        find_turns(decode_audio(path), count)
+        diarizer.turns(decode_audio(path), count)
 
-    runs = {TRANSCRIBE: transcribe, DIARIZED: diarized, DIARIZE: diarize}
-    times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
-    cpu: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+    runs = {TRANSCRIBE: transcribe, WORDS: transcribe_words, DIARIZED: diarized, DIARIZE: diarize}
+    if options.word_timestamps:
+        del runs[WORDS]
+    order = list(runs)
+    times: dict[str, list[float]] = {name: [] for name in order}
+    cpu: dict[str, list[float]] = {name: [] for name in order}
     for repeat in range(repeats):
-        for name in CONTENDERS if repeat % 2 == 0 else reversed(CONTENDERS):
+        for name in order if repeat % 2 == 0 else reversed(order):
             started, cpu_started = time.perf_counter(), time.process_time()
             runs[name]()
             seconds = time.perf_counter() - started
@@ -144,19 +158,15 @@ def time_longform(
             if on_run is not None:
                 on_run(name, seconds)
     duration_s = len(audio) / SAMPLE_RATE
+    diarization = texts[DIARIZED].diarization
     return LongformTiming(
         path=path,
         duration_s=duration_s,
         model=model,
         options=options,
         count=count,
-        timings={n: Timing(times_s=tuple(times[n]), audio_s=duration_s) for n in CONTENDERS},
-        cpu={n: Timing(times_s=tuple(cpu[n]), audio_s=duration_s) for n in CONTENDERS},
-        speakers=_speakers(texts[DIARIZED]),
+        timings={n: Timing(times_s=tuple(times[n]), audio_s=duration_s) for n in order},
+        cpu={n: Timing(times_s=tuple(cpu[n]), audio_s=duration_s) for n in order},
+        speakers=diarization.speakers if diarization is not None else 0,
         same_text=texts[TRANSCRIBE].text == texts[DIARIZED].text,
     )
-
-
-def _speakers(transcript: Transcript) -> int:
-    turns = transcript.diarization
-    return turns.speakers if turns is not None else 0

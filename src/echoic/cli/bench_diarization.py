@@ -75,7 +75,10 @@ def _count_range(ctx: click.Context, param: click.Parameter, value: str) -> tupl
 @click.option("-m", "--model", default="tiny.en", show_default=True, help="--longform's model.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option(
-    "--word-timestamps", is_flag=True, help="--longform: transcribe with word timestamps."
+    "--word-timestamps",
+    is_flag=True,
+    help="--longform: the plain transcription asks for word timestamps too (diarization always "
+    "does).",
 )
 @click.option(
     "--threads", "cpu_threads", type=click.IntRange(min=0), default=None, help="CPU threads."
@@ -205,15 +208,13 @@ def _time_longform(
 ) -> LongformTiming:
     from echoic.bench.diarization_speed import time_longform
     from echoic.bench.engine import load_engine
-    from echoic.diarize.labels import label_transcript
     from echoic.types import TranscribeOptions
 
     loaded = load_engine(model, settings_of(ctx).models_dir, _device(ctx, cpu_threads))
     language = "en" if model.endswith(".en") else None
     return time_longform(
         loaded.engine,
-        diarizer.turns,
-        label_transcript,
+        diarizer,
         path,
         model=loaded.model,
         options=TranscribeOptions(language=language, word_timestamps=word_timestamps),
