@@ -11,10 +11,16 @@ from rich.table import Table
 
 from echoic.bench.der import DerScore
 from echoic.bench.diarization import DiarizationResult
-from echoic.bench.diarization_speed import DIARIZE, DIARIZED, TRANSCRIBE, LongformTiming
+from echoic.bench.diarization_speed import DIARIZE, DIARIZED, TRANSCRIBE, WORDS, LongformTiming
 from echoic.bench.speed import Timing
 
 _TIME_COLORS = {DIARIZED: "#1f77b4", DIARIZE: "#2ca02c"}
+_SHORT = {
+    TRANSCRIBE: "transcribe",
+    WORDS: "word\ntimes",
+    DIARIZED: "words +\ndiarize",
+    DIARIZE: "diarize\nalone",
+}
 #: Issue 16's goal on assembled conversations without overlap.
 TARGET_DER = 0.10
 #: Missed speech, false alarm, confusion: stacked in this order, in these colours.
@@ -150,7 +156,7 @@ def plot_diarization(result: DiarizationResult, path: Path) -> Path:
     if longform is not None:
         names = list(longform.timings)
         bars = time_ax.bar(
-            [n.replace(" + ", "\n+ ").replace(", ", ",\n") for n in names],
+            [_SHORT.get(n, n) for n in names],
             [longform.timings[n].median_s for n in names],
             color=[_TIME_COLORS.get(n, "#aaaaaa") for n in names],
         )
