@@ -74,10 +74,8 @@ def test_a_segment_is_split_where_the_speaker_changes(tmp_path: Path) -> None:
     with serving(diarizing_app(tmp_path, diarizer, engine)) as client:
         body = upload(client, tone_wav(2.0), response_format="diarized_json").json()
         # The segment two speakers share was decoded again, alone, with word timings.
-        assert [(c.options.word_timestamps, c.duration_s) for c in engine.calls[-2:]] == [
-            (False, pytest.approx(2.0)),
-            (True, pytest.approx(2.0)),
-        ]
+        assert [c.options.word_timestamps for c in engine.calls[-2:]] == [False, True]
+        assert [c.duration_s for c in engine.calls[-2:]] == pytest.approx([2.0, 2.0])
         vtt = upload(client, tone_wav(2.0), response_format="vtt", diarization="true").text
     assert [(s["speaker"], s["text"], s["start"], s["end"]) for s in body["segments"]] == [
         ("SPEAKER_00", "ask not what your", 0.0, 0.889),
