@@ -72,7 +72,10 @@ def test_two_speakers_are_told_apart(tmp_path: Path, pool: EnginePool, shared_di
     assert {s["speaker"] for s in told["segments"]} == {"SPEAKER_00", "SPEAKER_01"}
     assert len(told["segments"]) > len(segments)
     assert speaker_at(told["segments"], 12.5) != speaker_at(told["segments"], 25.0)
-    assert told["text"] == found["text"]
+    # The segments the two speakers share were decoded again, alone, for their word timings:
+    # the same speech, nearly the same words.
+    again = count_errors(found["text"], told["text"])
+    assert again.wer <= 0.15
 
 
 def test_one_speaker_is_one_speaker_and_more_asked_for_than_present_still_answers(

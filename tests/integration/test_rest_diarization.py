@@ -52,8 +52,9 @@ def test_segments_carry_speakers_and_the_block_counts_them(tmp_path: Path) -> No
     assert response.status_code == 200, body
     assert [s["speaker"] for s in body["segments"]] == ["SPEAKER_00"]
     assert body["diarization"] == {"enabled": True, "speakers": 1}
-    assert engine.calls[-1].options.word_timestamps  # labelling needs them ...
-    assert "words" not in body  # ... the client did not
+    # One speaker: no segment to split, so no word timings were decoded (nor returned).
+    assert not any(c.options.word_timestamps for c in engine.calls)
+    assert "words" not in body
     assert "words" not in body["segments"][0]
     (call,) = diarizer.calls
     assert call.count == SpeakerCount()
@@ -69,8 +70,12 @@ def test_a_segment_is_split_where_the_speaker_changes(tmp_path: Path) -> None:
         Turn(start=0.95, end=2.0, speaker="host"),
     )
     diarizer = ScriptedDiarizer(turns_=SpeakerTurns(turns=turns))
-    with serving(diarizing_app(tmp_path, diarizer)) as client:
+    engine = ScriptedEngine.saying(SAID)
+    with serving(diarizing_app(tmp_path, diarizer, engine)) as client:
         body = upload(client, tone_wav(2.0), response_format="diarized_json").json()
+        # The segment two speakers share was decoded again, alone, with word timings.
+        assert [c.options.word_timestamps for c in engine.calls[-2:]] == [False, True]
+        assert [c.duration_s for c in engine.calls[-2:]] == pytest.approx([2.0, 2.0])
         vtt = upload(client, tone_wav(2.0), response_format="vtt", diarization="true").text
     assert [(s["speaker"], s["text"], s["start"], s["end"]) for s in body["segments"]] == [
         ("SPEAKER_00", "ask not what your", 0.0, 0.889),

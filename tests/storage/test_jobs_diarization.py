@@ -95,7 +95,7 @@ def test_a_diarized_job_keeps_its_speakers_and_a_rerun_may_drop_them(
     assert [c.count for c in diarizer.calls] == [SpeakerCount(min_speakers=1, max_speakers=4)]
     assert first["diarization"] == {"enabled": True, "speakers": 1}
     assert [s["speaker"] for s in first["segments"]] == ["SPEAKER_00"]
-    assert "words" in first  # the worker asked for them; a stored transcript keeps them
+    assert "words" not in first  # one speaker: nothing to split, no word timings decoded
     assert f"[SPEAKER_00] {SAID}" in srt_body
     assert second["diarization"] == {"enabled": False, "speakers": None}
     assert second["segments"][0]["speaker"] is None

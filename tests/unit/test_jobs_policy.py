@@ -129,7 +129,8 @@ def test_job_options_keep_diarization_and_leave_it_out_when_not_asked() -> None:
     decode = options.transcribe_options(
         beam_size=5, vad_filter=True, batched_threshold_s=60, batch_size=8
     )
-    assert decode.word_timestamps  # labelling speakers needs word timings
+    # Not for the whole file: only segments two speakers share are decoded again with them.
+    assert not decode.word_timestamps
     assert "diarization" not in JobOptions(model="base").to_dict()
     assert JobOptions(model="base").speaker_count is None
     with pytest.raises(InvalidParameterError) as bad:

@@ -134,7 +134,7 @@ def transcribe(
         task=Task(task),
         prompt=prompt,
         beam_size=beam_size or settings.beam_size,
-        word_timestamps=word_timestamps or count is not None,  # speaker labels need them
+        word_timestamps=word_timestamps,
         vad_filter=settings.vad_filter if vad_filter is None else vad_filter,
         batched=batched,
         batched_threshold_s=settings.batched_threshold_s,
@@ -143,6 +143,11 @@ def transcribe(
     if temperature is not None:
         options = replace(options, temperature=temperature)
     engine = engine_pool(settings, device, compute_type, cpu_threads).get(model or settings.model)
+    clip_options = replace(options, word_timestamps=True, batched=False)
+
+    def words_for(clip: Audio) -> Transcript:  # a segment two speakers share, again with words
+        return engine.transcribe_sync(clip, clip_options)
+
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
     failures = 0
@@ -161,7 +166,7 @@ def transcribe(
                 if diarizer is None or count is None:
                     result = run()
                 else:
-                    result = with_speakers_sync(run, audio, diarizer, count)
+                    result = with_speakers_sync(run, audio, diarizer, count, words_for)
         except EchoicError as exc:
             if len(files) == 1:
                 raise

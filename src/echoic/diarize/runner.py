@@ -2,8 +2,10 @@
 
 The diarizer needs only the audio, so it runs on a thread while the engine transcribes; its
 turns then label the transcript (:func:`~echoic.diarize.labels.label_transcript`), which needs
-word timings to split a segment where the speaker changes: callers ask the engine for them
-(``word_timestamps``), and the response formats leave them out unless the client asked.
+word timings to split a segment where the speaker changes. Rather than ask the whole
+transcription for them (a third more decoding), callers pass ``words_for``: the segments that
+two speakers share (:func:`~echoic.diarize.labels.needs_words`) are decoded again, alone, with
+word timings, and put in place. A transcript with words already (the client asked) needs none.
 
 One diarizer serves a whole process: :class:`DiarizerSlot` loads it on first use (a server
 that never diarizes never reads the voice encoder's weights) and keeps it.
@@ -18,10 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from echoic.diarize.diarizer import load_diarizer
-from echoic.diarize.labels import label_transcript
+from echoic.diarize.labels import label_transcript, needs_words, with_clip_words
 from echoic.diarize.types import SpeakerCount, SpeakerTurns
 from echoic.settings import Settings
-from echoic.types import Audio, Transcript
+from echoic.types import SAMPLE_RATE, Audio, Transcript
+
+#: Transcribes one clip of the audio with word timings (the same engine and options).
+WordsFor = Callable[[Audio], Awaitable[Transcript]]
 
 
 class SpeakerFinder(Protocol):
@@ -68,16 +73,34 @@ def diarizer_slot(settings: Settings, diarizer: SpeakerFinder | None = None) -> 
     return DiarizerSlot(lambda: load_diarizer(models_dir))
 
 
+def _clip(audio: Audio, start: float, end: float) -> Audio:
+    return audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+
+
+async def labelled(
+    transcript: Transcript, audio: Audio, turns: SpeakerTurns, words_for: WordsFor | None
+) -> Transcript:
+    """``transcript`` labelled with ``turns``, the segments two speakers share decoded again
+    with word timings first (when ``words_for`` is given)."""
+    shared = [] if words_for is None else needs_words(transcript, turns)
+    if words_for is not None and shared:
+        segments = transcript.segments
+        clips = [await words_for(_clip(audio, segments[i].start, segments[i].end)) for i in shared]
+        transcript = with_clip_words(transcript, dict(zip(shared, clips, strict=True)))
+    return label_transcript(transcript, turns)
+
+
 async def with_speakers(
     transcribing: Awaitable[Transcript],
     audio: Audio,
     diarizer: SpeakerFinder,
     count: SpeakerCount,
+    words_for: WordsFor | None = None,
 ) -> Transcript:
     """Await ``transcribing`` while ``diarizer`` finds the turns of ``audio`` on a thread; the
     transcript labelled with them. A failing transcription fails at once (the diarizer's thread
     runs on, its answer dropped)."""
-    turns = PendingTurns(diarizer, audio, count)
+    turns = PendingTurns(diarizer, audio, count, words_for)
     try:
         transcript = await transcribing
     except BaseException:
@@ -90,13 +113,21 @@ class PendingTurns:
     """The diarizer at work on one audio, on a thread (started at once, on the running loop);
     :meth:`label` waits for it."""
 
-    def __init__(self, diarizer: SpeakerFinder, audio: Audio, count: SpeakerCount) -> None:
+    def __init__(
+        self,
+        diarizer: SpeakerFinder,
+        audio: Audio,
+        count: SpeakerCount,
+        words_for: WordsFor | None = None,
+    ) -> None:
+        self._audio = audio
+        self._words_for = words_for
         self._future = asyncio.ensure_future(asyncio.to_thread(diarizer.turns, audio, count))
         self._future.add_done_callback(_retrieve)
 
     async def label(self, transcript: Transcript) -> Transcript:
         """``transcript`` labelled with the turns, once they are found."""
-        return label_transcript(transcript, await self._future)
+        return await labelled(transcript, self._audio, await self._future, self._words_for)
 
     def cancel(self) -> None:
         """Drop the answer (the thread runs on: numpy cannot be interrupted)."""
@@ -115,6 +146,7 @@ def with_speakers_sync(
     audio: Audio,
     diarizer: SpeakerFinder,
     count: SpeakerCount,
+    words_for: Callable[[Audio], Transcript] | None = None,
 ) -> Transcript:
     """:func:`with_speakers` for blocking callers (the CLI): ``transcribe()`` on this thread,
     the diarizer on another."""
@@ -122,6 +154,12 @@ def with_speakers_sync(
     try:
         finding = pool.submit(diarizer.turns, audio, count)
         transcript = transcribe()
-        return label_transcript(transcript, finding.result())
+        turns = finding.result()
+        shared = [] if words_for is None else needs_words(transcript, turns)
+        if words_for is not None and shared:
+            segments = transcript.segments
+            clips = {i: words_for(_clip(audio, segments[i].start, segments[i].end)) for i in shared}
+            transcript = with_clip_words(transcript, clips)
+        return label_transcript(transcript, turns)
     finally:
         pool.shutdown(wait=False)  # after a failed transcription, the turns are not waited for

@@ -74,7 +74,7 @@ class JobOptions:
             task=self.task,
             prompt=self.prompt or None,
             beam_size=self.beam_size or beam_size,
-            word_timestamps=self.word_timestamps or self.diarization,  # labels need words
+            word_timestamps=self.word_timestamps,
             vad_filter=vad_filter,
             batched_threshold_s=batched_threshold_s,
             batch_size=batch_size,

@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from echoic.audio import decode_audio
@@ -255,7 +255,12 @@ class Worker:
             transcribing = engine.transcribe(audio, decode_options, progress=report)
             if diarizer is None or count is None:
                 return await transcribing
-            return await with_speakers(transcribing, audio, diarizer, count)
+            clip_options = replace(decode_options, word_timestamps=True, batched=False)
+
+            async def words_for(clip: Audio) -> Transcript:
+                return await engine.transcribe(clip, clip_options)
+
+            return await with_speakers(transcribing, audio, diarizer, count, words_for)
 
     def _diarizer_get(self) -> SpeakerFinder:
         if self._diarizer is None:

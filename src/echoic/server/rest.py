@@ -218,7 +218,15 @@ async def _transcribe(
         audio = await asyncio.to_thread(
             decode_audio, upload.file, max_duration_s=state.settings.max_duration_s
         )
-        turns = None if diarizer is None or count is None else PendingTurns(diarizer, audio, count)
+        turns = None
+        if diarizer is not None and count is not None:
+            clip_options = replace(options, word_timestamps=True, batched=False)
+
+            async def words_for(clip: Audio) -> Transcript:
+                with state.hub.compute_slots(engine).background():
+                    return await engine.transcribe(clip, clip_options)
+
+            turns = PendingTurns(diarizer, audio, count, words_for)
         if fields.stream:
             response = _event_stream(state, engine, audio, options, slot, request, turns)
             handed_over = True  # the response releases the slot when the stream ends

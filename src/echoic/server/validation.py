@@ -151,7 +151,7 @@ def transcribe_options(request: TranscriptionRequest, settings: Settings) -> Tra
         task=request.task,
         prompt=request.prompt or None,
         beam_size=request.beam_size or settings.beam_size,
-        word_timestamps=request.include_words or request.diarization,  # labels need words
+        word_timestamps=request.include_words,  # diarization decodes shared segments again
         vad_filter=settings.vad_filter,
         batched_threshold_s=settings.batched_threshold_s,
         batch_size=settings.batch_size,
