@@ -11,14 +11,13 @@ from rich.table import Table
 
 from echoic.bench.der import DerScore
 from echoic.bench.diarization import DiarizationResult
-from echoic.bench.diarization_speed import DIARIZE, DIARIZED, TRANSCRIBE, WORDS, LongformTiming
+from echoic.bench.diarization_speed import DIARIZE, DIARIZED, TRANSCRIBE, LongformTiming
 from echoic.bench.speed import Timing
 
 _TIME_COLORS = {DIARIZED: "#1f77b4", DIARIZE: "#2ca02c"}
 _SHORT = {
     TRANSCRIBE: "transcribe",
-    WORDS: "word\ntimes",
-    DIARIZED: "words +\ndiarize",
+    DIARIZED: "transcribe\n+ diarize",
     DIARIZE: "diarize\nalone",
 }
 #: Issue 16's goal on assembled conversations without overlap.
@@ -102,9 +101,9 @@ def print_longform(timing: LongformTiming, console: Console | None = None) -> No
     console.print(
         f"diarization adds [bold]{timing.added * 100:+.1f} %[/bold] to the transcription "
         f"(medians of {repeats}; median of the paired ratios {timing.added_paired * 100:+.1f} %;"
-        f" CPU seconds {timing.added_cpu * 100:+.1f} %), of which the diarizer "
-        f"{timing.added_by_diarizer * 100:+.1f} % over word times · {timing.speakers} speakers"
-        " · same text: " + ("yes" if timing.same_text else "[red]no[/red]")
+        f" CPU seconds {timing.added_cpu * 100:+.1f} %) · {timing.speakers} speakers, "
+        f"{timing.redecoded} shared segments decoded again with words · same text: "
+        + ("yes" if timing.same_text else "[red]no[/red]")
     )
 
 

@@ -4,13 +4,11 @@ one interleaved run).
 Contenders on one long file, each from the file path, models loaded:
 
 - **transcribe**: the batch path alone (``transcribe_file``) with the options as asked;
-- **transcribe, word times**: the same with ``word_timestamps`` (only when not asked already):
-  diarization needs them to split a segment where the speaker changes, so every interface
-  turns them on when ``diarization`` is asked for;
 - **transcribe + diarize**: what ``diarization=true`` does (:func:`echoic.diarize.runner.
-  with_speakers_sync`, the CLI's path; the server and the worker run the same two threads
-  under asyncio): the file decoded once, transcription with word times on this thread,
-  ``Diarizer.turns`` on another, then the words labelled;
+  with_speakers_sync`, the CLI's path; the server and the worker run the same threads under
+  asyncio): the file decoded once, transcribed on this thread with the same options while
+  ``Diarizer.turns`` runs on another, then each segment two speakers share decoded again alone
+  with word timings (``words_for``, as the CLI does) and the words labelled;
 - **diarize**: decoding and ``turns`` alone, for scale.
 
 Within each repeat they run back to back, in reversed order on odd repeats, so that drift in
@@ -34,10 +32,10 @@ from echoic.batch import SyncEngine, transcribe_file
 from echoic.bench.speed import Timing
 from echoic.diarize.runner import SpeakerFinder, with_speakers_sync
 from echoic.diarize.types import SpeakerCount
-from echoic.types import SAMPLE_RATE, TranscribeOptions, Transcript
+from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions, Transcript
 
-TRANSCRIBE, WORDS = "transcribe", "transcribe, word times"
-DIARIZED, DIARIZE = "transcribe + diarize", "diarize"
+TRANSCRIBE, DIARIZED, DIARIZE = "transcribe", "transcribe + diarize", "diarize"
+CONTENDERS = (TRANSCRIBE, DIARIZED, DIARIZE)
 WARMUP_S = 30.0  # the warm-up runs on the file's first 30 s: lazy setup, not the measurement
 
 #: Called after every timed run with (contender, wall seconds).
@@ -51,13 +49,15 @@ class LongformTiming:
     model: str
     options: TranscribeOptions
     count: SpeakerCount
-    #: Wall seconds of each contender, in running order (``WORDS`` only when it ran).
+    #: Wall seconds of each contender.
     timings: dict[str, Timing]
     #: The process's CPU seconds (all threads) of each run.
     cpu: dict[str, Timing]
     #: Speakers the diarized transcript names, and whether it has the words of the plain one.
     speakers: int
     same_text: bool
+    #: Segments two speakers shared, decoded again with word timings (in each diarized run).
+    redecoded: int
 
     @property
     def added(self) -> float:
@@ -75,11 +75,6 @@ class LongformTiming:
     def added_cpu(self) -> float:
         """What ``diarization`` adds to the transcription's CPU seconds (medians)."""
         return self._ratio(self.cpu, DIARIZED, TRANSCRIBE)
-
-    @property
-    def added_by_diarizer(self) -> float:
-        """The diarizer's own share: over the transcription with word times."""
-        return self._ratio(self.timings, DIARIZED, WORDS if WORDS in self.timings else TRANSCRIBE)
 
     @staticmethod
     def _ratio(timings: dict[str, Timing], over: str, base: str) -> float:
@@ -99,9 +94,9 @@ class LongformTiming:
             "added": round(self.added, 4),
             "added_paired": round(self.added_paired, 4),
             "added_cpu": round(self.added_cpu, 4),
-            "added_by_diarizer": round(self.added_by_diarizer, 4),
             "speakers": self.speakers,
             "same_text": self.same_text,
+            "redecoded_segments": self.redecoded,
         }
 
 
@@ -120,36 +115,37 @@ def time_longform(
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     audio = decode_audio(path)
-    words = replace(options, word_timestamps=True)
+    clip_options = replace(options, word_timestamps=True, batched=False)
     if warmup:
         head = audio[: round(WARMUP_S * SAMPLE_RATE)]
-        engine.transcribe_sync(head, words)
+        engine.transcribe_sync(head, options)
+        engine.transcribe_sync(head, clip_options)
         diarizer.turns(head, count)
     texts: dict[str, Transcript] = {}
+    redecoded: list[int] = []
+
+    def words_for(clip: Audio) -> Transcript:
+        redecoded[-1] += 1
+        return engine.transcribe_sync(clip, clip_options)
 
     def transcribe() -> None:
         texts[TRANSCRIBE] = transcribe_file(engine, path, options)
 
-    def transcribe_words() -> None:
-        transcribe_file(engine, path, words)
-
     def diarized() -> None:
         samples = decode_audio(path)
+        redecoded.append(0)
         texts[DIARIZED] = with_speakers_sync(
-            lambda: engine.transcribe_sync(samples, words), samples, diarizer, count
+            lambda: engine.transcribe_sync(samples, options), samples, diarizer, count, words_for
         )
 
     def diarize() -> None:
         diarizer.turns(decode_audio(path), count)
 
-    runs = {TRANSCRIBE: transcribe, WORDS: transcribe_words, DIARIZED: diarized, DIARIZE: diarize}
-    if options.word_timestamps:
-        del runs[WORDS]
-    order = list(runs)
-    times: dict[str, list[float]] = {name: [] for name in order}
-    cpu: dict[str, list[float]] = {name: [] for name in order}
+    runs = {TRANSCRIBE: transcribe, DIARIZED: diarized, DIARIZE: diarize}
+    times: dict[str, list[float]] = {name: [] for name in CONTENDERS}
+    cpu: dict[str, list[float]] = {name: [] for name in CONTENDERS}
     for repeat in range(repeats):
-        for name in order if repeat % 2 == 0 else reversed(order):
+        for name in CONTENDERS if repeat % 2 == 0 else reversed(CONTENDERS):
             started, cpu_started = time.perf_counter(), time.process_time()
             runs[name]()
             seconds = time.perf_counter() - started
@@ -165,8 +161,9 @@ def time_longform(
         model=model,
         options=options,
         count=count,
-        timings={n: Timing(times_s=tuple(times[n]), audio_s=duration_s) for n in order},
-        cpu={n: Timing(times_s=tuple(cpu[n]), audio_s=duration_s) for n in order},
+        timings={n: Timing(times_s=tuple(times[n]), audio_s=duration_s) for n in CONTENDERS},
+        cpu={n: Timing(times_s=tuple(cpu[n]), audio_s=duration_s) for n in CONTENDERS},
         speakers=diarization.speakers if diarization is not None else 0,
         same_text=texts[TRANSCRIBE].text == texts[DIARIZED].text,
+        redecoded=max(redecoded),
     )

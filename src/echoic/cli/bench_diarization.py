@@ -77,8 +77,7 @@ def _count_range(ctx: click.Context, param: click.Parameter, value: str) -> tupl
 @click.option(
     "--word-timestamps",
     is_flag=True,
-    help="--longform: the plain transcription asks for word timestamps too (diarization always "
-    "does).",
+    help="--longform: both transcriptions ask for word timestamps.",
 )
 @click.option(
     "--threads", "cpu_threads", type=click.IntRange(min=0), default=None, help="CPU threads."
