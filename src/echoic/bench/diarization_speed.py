@@ -23,7 +23,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ from echoic.batch import SyncEngine, transcribe_file
 from echoic.bench.speed import Timing
 from echoic.diarize.runner import SpeakerFinder, with_speakers_sync
 from echoic.diarize.types import SpeakerCount
-from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions, Transcript
+from echoic.diarize.words import clip_options, engine_words_sync
+from echoic.types import SAMPLE_RATE, Audio, Segment, TranscribeOptions, Transcript
 
 TRANSCRIBE, DIARIZED, DIARIZE = "transcribe", "transcribe + diarize", "diarize"
 CONTENDERS = (TRANSCRIBE, DIARIZED, DIARIZE)
@@ -115,18 +116,20 @@ def time_longform(
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     audio = decode_audio(path)
-    clip_options = replace(options, word_timestamps=True, batched=False)
+    words_options = clip_options(options)
     if warmup:
         head = audio[: round(WARMUP_S * SAMPLE_RATE)]
         engine.transcribe_sync(head, options)
-        engine.transcribe_sync(head, clip_options)
+        engine.transcribe_sync(head, words_options)
         diarizer.turns(head, count)
     texts: dict[str, Transcript] = {}
     redecoded: list[int] = []
 
-    def words_for(clip: Audio) -> Transcript:
+    find_words = engine_words_sync(engine, options)
+
+    def words_for(clip: Audio, segment: Segment, language: str | None) -> Transcript:
         redecoded[-1] += 1
-        return engine.transcribe_sync(clip, clip_options)
+        return find_words(clip, segment, language)
 
     def transcribe() -> None:
         texts[TRANSCRIBE] = transcribe_file(engine, path, options)
