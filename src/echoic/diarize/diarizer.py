@@ -1,5 +1,5 @@
 """Batch diarization of one audio: speech regions (Silero VAD, the model inside faster-whisper),
-speaker embeddings on 1.6 s windows every 0.8 s inside them, clustering, and turns.
+speaker embeddings on 1.6 s windows every 1.2 s inside them, clustering, and turns.
 
 The work needs only the audio, so a server runs it beside the transcription and puts the two
 together afterwards (:func:`echoic.diarize.labels.label_transcript`). Cost: about a second of two
@@ -32,9 +32,10 @@ from echoic.types import Audio
 class DiarizerConfig:
     #: Cosine distance that separates voices (cluster.DEFAULT_THRESHOLD explains the choice).
     threshold: float = DEFAULT_THRESHOLD
-    #: Embedding windows: the encoder's training length, every half of it.
+    #: Embedding windows: the encoder's training length, end to end (on the tune
+    #: conversations, half-overlapping windows cost 60 % more for the same DER: 6.36 vs 6.33 %).
     window_frames: int = WINDOW_FRAMES
-    hop_frames: int = WINDOW_FRAMES // 2
+    hop_frames: int = WINDOW_FRAMES
     #: Shorter regions are not embedded; they take the label of the nearest window in time.
     min_window_frames: int = 40
     #: A speaker change inside a region needs at least this much speech on each side.
