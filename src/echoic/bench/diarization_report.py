@@ -102,7 +102,7 @@ def print_longform(timing: LongformTiming, console: Console | None = None) -> No
         f"diarization adds [bold]{timing.added * 100:+.1f} %[/bold] to the transcription "
         f"(medians of {repeats}; median of the paired ratios {timing.added_paired * 100:+.1f} %;"
         f" CPU seconds {timing.added_cpu * 100:+.1f} %) · {timing.speakers} speakers, "
-        f"{timing.redecoded} shared segments decoded again with words · same text: "
+        f"{timing.redecoded} segments two speakers share given word timings (aligned) · same text: "
         + ("yes" if timing.same_text else "[red]no[/red]")
     )
 

@@ -7,8 +7,8 @@ Contenders on one long file, each from the file path, models loaded:
 - **transcribe + diarize**: what ``diarization=true`` does (:func:`echoic.diarize.runner.
   with_speakers_sync`, the CLI's path; the server and the worker run the same threads under
   asyncio): the file decoded once, transcribed on this thread with the same options while
-  ``Diarizer.turns`` runs on another, then each segment two speakers share decoded again alone
-  with word timings (``words_for``, as the CLI does) and the words labelled;
+  ``Diarizer.turns`` runs on another, then each segment two speakers share given word timings
+  (aligned, :mod:`echoic.diarize.words`, as the CLI does) and the words labelled;
 - **diarize**: decoding and ``turns`` alone, for scale.
 
 Within each repeat they run back to back, in reversed order on odd repeats, so that drift in
@@ -57,7 +57,7 @@ class LongformTiming:
     #: Speakers the diarized transcript names, and whether it has the words of the plain one.
     speakers: int
     same_text: bool
-    #: Segments two speakers shared, decoded again with word timings (in each diarized run).
+    #: Segments two speakers shared, given word timings (aligned, or decoded again) (in each diarized run).
     redecoded: int
 
     @property
