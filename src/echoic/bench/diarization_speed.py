@@ -57,7 +57,7 @@ class LongformTiming:
     #: Speakers the diarized transcript names, and whether it has the words of the plain one.
     speakers: int
     same_text: bool
-    #: Segments two speakers shared, given word timings (aligned, or decoded again) (in each diarized run).
+    #: Segments two speakers shared, given word timings (in each diarized run).
     redecoded: int
 
     @property
