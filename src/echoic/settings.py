@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     batched_threshold_s: float = Field(default=60.0, ge=0)
     max_duration_s: float = Field(default=7200.0, gt=0)
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    #: Speaker diarization on request (``diarization=true``); ``false`` refuses such requests.
+    #: It needs the voice encoder (``echoic models install voice-encoder``).
+    diarization_enabled: bool = True
 
     # -- server (echoic serve) ------------------------------------------------------------------
     host: str = "127.0.0.1"

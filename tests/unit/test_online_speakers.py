@@ -6,8 +6,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from echoic.diarize.cluster import DEFAULT_THRESHOLD
 from echoic.diarize.online import OnlineSpeakers
+from echoic.diarize.types import DEFAULT_THRESHOLD
 
 DIM = 256
 #: The length of an utterance's mean window embedding when its windows agree as one voice's do.

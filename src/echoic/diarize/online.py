@@ -7,7 +7,7 @@ utterances it was given (:meth:`~echoic.diarize.diarizer.Diarizer.embed_speech`:
 of the utterance's unit window embeddings, not renormalized). ``1 - centroid @ embedding`` is
 then the mean cosine distance between the speaker's windows and the utterance's windows: the
 average linkage the batch clustering uses, so the same threshold applies
-(:data:`~echoic.diarize.cluster.DEFAULT_THRESHOLD`). Measured on the dev speakers' utterances
+(:data:`~echoic.diarize.types.DEFAULT_THRESHOLD`). Measured on the dev speakers' utterances
 (their first 6 s; 75 files, 7 voices): at 0.4, 0.3 % of pairs of one voice fall apart and 0.9 %
 of pairs of two voices join, where the cosine distance of renormalized means would join 22 %.
 
@@ -22,8 +22,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from echoic.diarize.cluster import DEFAULT_THRESHOLD
-from echoic.diarize.types import MAX_SPEAKERS, speaker_name
+from echoic.diarize.types import DEFAULT_THRESHOLD, MAX_SPEAKERS, speaker_name
 
 Vector = npt.NDArray[np.float32]
 

@@ -50,6 +50,7 @@ from echoic.storage.keys import KeyStore
 from echoic.storage.store import Store, open_store
 from echoic.streaming.events import Event
 from echoic.streaming.hub import StreamHub
+from echoic.streaming.speakers import installed_voice_encoder
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ def _build_state(
         models.engine_sync,
         on_wait=lambda model, kind, seconds: metrics.decode_waited(model, kind.value, seconds),
         max_batch=settings.draft_batch,
+        speakers=installed_voice_encoder(settings.models_dir),
     )
     gates = ModelGates(settings.model_concurrency, settings.model_queue_timeout_s)
     metrics.add_queue_source(gates.depths)

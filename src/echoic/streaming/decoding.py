@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
+import numpy.typing as npt
+
 from echoic.errors import EchoicError
 from echoic.streaming.events import Event
 from echoic.types import Audio, TranscribeOptions, Transcript
@@ -45,6 +48,9 @@ class DecodeResult:
     error: EchoicError | None = None
     started_at: float = 0.0
     finished_at: float = 0.0
+    #: A final's voice embedding, computed beside the decode when the stream diarizes
+    #: (:meth:`~echoic.diarize.diarizer.Diarizer.embed_speech`; ``None``: too short, or off).
+    embedding: npt.NDArray[np.float32] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

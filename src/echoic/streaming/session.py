@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from echoic.audio.buffer import RingBuffer
+from echoic.diarize.online import OnlineSpeakers
 from echoic.errors import (
     EchoicError,
     EngineTimeoutError,
@@ -87,6 +88,9 @@ class StreamSession:
         self._paused = False
         self._stopping = False
         self._ended = False
+        self._speakers = (
+            OnlineSpeakers(max_speakers=config.max_speakers) if config.diarization else None
+        )
         self.utterances = 0
         self.frames_dropped = 0
         self.queue_pressure = 0.0
@@ -662,10 +666,17 @@ class StreamSession:
     def _final_event(self, utterance: Utterance, transcript: Transcript, now: float) -> Event:
         result = utterance.final_result
         assert result is not None
+        speakers = self._speakers  # finals leave in utterance order: labels are assigned in it
         return self._stamp(
             EventType.FINAL,
             now,
-            **final_fields(utterance, transcript, model=self.model),
+            **final_fields(
+                utterance,
+                transcript,
+                model=self.model,
+                diarized=speakers is not None,
+                speaker=speakers.assign(result.embedding) if speakers is not None else None,
+            ),
             latency=final_latency(utterance, result, now),
         )
 
