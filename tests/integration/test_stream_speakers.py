@@ -3,6 +3,7 @@ embedding runs beside the final decode, on its own threads, and labels the final
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -67,8 +68,10 @@ def voice(loud: bool) -> list[Audio]:
     return chunks(np.concatenate([speech(480, amplitude=0.3 if loud else 0.1), silence(416)]))
 
 
-async def talk(embedder: ToneVoices, *loud: bool) -> tuple[Client, TimedEngine]:
-    engine = TimedEngine.saying(*(f"u{i}" for i in range(len(loud))), delay_s=DELAY_S)
+async def talk(
+    embedder: ToneVoices, *loud: bool, decode_s: float = DELAY_S
+) -> tuple[Client, TimedEngine]:
+    engine = TimedEngine.saying(*(f"u{i}" for i in range(len(loud))), delay_s=decode_s)
     assert isinstance(engine, TimedEngine)
     scheduler = ModelScheduler(engine)
     speakers = SpeakerEmbeddings.of(embedder)
@@ -142,3 +145,17 @@ def test_a_stream_that_does_not_diarize_embeds_nothing() -> None:
     [final] = client.of(EventType.FINAL)
     assert "speaker" not in final
     assert embedder.calls == []
+
+
+def test_the_latency_record_says_how_long_a_final_waited_for_its_speaker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The embedding takes 0.3 s, the decode 0.1 s: the final waits 0.2 s more for its label.
+    with caplog.at_level(logging.INFO, logger="echoic.latency"):
+        client, _ = run(talk(ToneVoices(), True, False, decode_s=0.1))
+
+    assert [f["speaker"] for f in client.of(EventType.FINAL)] == ["SPEAKER_00", "SPEAKER_01"]
+    records = [json.loads(r.getMessage()) for r in caplog.records if r.name == "echoic.latency"]
+    waits = [r["speaker_wait_ms"] for r in records]
+    assert len(waits) == 2
+    assert all(150 <= w <= 290 for w in waits), waits

@@ -255,7 +255,10 @@ class StreamRunner:
                 self.schedulers.for_request(request).submit(request), timeout
             )
             if embedding is not None and result.transcript is not None:
-                result = replace(result, embedding=await embedding)
+                decoded = self._clock.now()
+                vector = await embedding
+                waited = self._clock.now() - decoded
+                result = replace(result, embedding=vector, embedding_wait_s=waited)
         except TimeoutError:
             self.schedulers.cancel(request.session_id, request.id)
             error = EngineTimeoutError(f"no transcription within {timeout:g} s")

@@ -704,6 +704,7 @@ class StreamSession:
             fallback_strategy=utterance.fallback_strategy,
             queue_pressure=round(self.queue_pressure, 3),
             turn=utterance.turn_cue or utterance.end_reason,
+            speaker_wait_ms=ms(result.embedding_wait_s) if result and self._speakers else None,
         )
 
     def _maybe_end(self, now: float) -> Output:
