@@ -3,72 +3,107 @@ speech of two voices, a scripted engine for the text."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketTestSession
 
+from echoic.bench.stream_clients import pcm16
+from echoic.diarize.types import speaker_name
 from echoic.settings import Settings
 from echoic.streaming.speakers import installed_voice_encoder
+from echoic.types import SAMPLE_RATE, Audio
 from tests.audio_factory import read_wav
-from tests.integration.test_ws import events_until_close, make_app, send_audio
+from tests.integration.test_ws import events_until_close, make_app
 from tests.speech import LJ001_0001_PATH, LS_367_130732_0005_PATH
 
 GAP_S = 1.5
+#: Audio goes in this many times faster than real time: faster, and the stream would drop
+#: frames to keep up (a ``warning``), and the voices would lose words.
+SPEED = 5
+CHUNK_BYTES = 1280  # 40 ms of 16 kHz s16
 
 
-def _pcm(audio: np.ndarray[Any, Any]) -> bytes:
-    return bytes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+def send_paced(socket: WebSocketTestSession, pcm: bytes) -> None:
+    for offset in range(0, len(pcm), CHUNK_BYTES):
+        socket.send_bytes(pcm[offset : offset + CHUNK_BYTES])
+        time.sleep(CHUNK_BYTES / 32_000 / SPEED)
+
+
+Spans = list[tuple[float, float, str]]
+
+
+def conversation(shared_dir: Path, voices: list[tuple[str, str]]) -> tuple[Audio, Spans]:
+    """The recordings ``(voice, path)`` one after another, ``GAP_S`` of silence around each;
+    each voice's time spans."""
+    gap = np.zeros(round(GAP_S * SAMPLE_RATE), np.float32)
+    parts = [gap]
+    spans = []
+    at = GAP_S
+    for voice, path in voices:
+        audio, rate = read_wav(shared_dir / path)
+        assert rate == SAMPLE_RATE
+        parts += [audio, gap]
+        spans.append((at, at + len(audio) / SAMPLE_RATE, voice))
+        at += len(audio) / SAMPLE_RATE + GAP_S
+    return np.concatenate(parts), spans
+
+
+def voice_at(spans: Spans, start: float, end: float) -> str:
+    """The voice whose spans hold most of ``[start, end]``."""
+    overlap: dict[str, float] = {}
+    for lo, hi, voice in spans:
+        overlap[voice] = overlap.get(voice, 0.0) + max(0.0, min(end, hi) - max(start, lo))
+    return max(overlap, key=lambda voice: overlap[voice])
+
+
+def check_speakers(finals: list[dict[str, Any]], spans: Spans) -> list[tuple[str, str]]:
+    """Every final of one voice has one label, each voice its own, numbered in order of
+    appearance, on the final and each of its segments; the (voice, label) of each final."""
+    heard = [(voice_at(spans, f["audio_start_s"], f["audio_end_s"]), f["speaker"]) for f in finals]
+    order = list(dict.fromkeys(voice for _, _, voice in spans))
+    labels = {voice: {label for v, label in heard if v == voice} for voice in order}
+    assert labels == {voice: {speaker_name(i)} for i, voice in enumerate(order)}, heard
+    assert _turns([v for v, _ in heard]) == _turns([voice for _, _, voice in spans]), heard
+    for final in finals:
+        assert {s["speaker"] for s in final["segments"]} == {final["speaker"]}
+    return heard
+
+
+def _turns(voices: list[str]) -> list[str]:
+    return [v for i, v in enumerate(voices) if i == 0 or voices[i - 1] != v]
 
 
 @pytest.fixture(scope="module")
-def two_voices(shared_dir: Path) -> tuple[bytes, list[tuple[float, float, str]]]:
-    """Voice A, voice B, voice A again, 1.5 s of silence around each; the voices' time spans."""
-    a, _ = read_wav(shared_dir / LS_367_130732_0005_PATH)
-    b, _ = read_wav(shared_dir / LJ001_0001_PATH)
-    gap = np.zeros(round(GAP_S * 16_000), np.float32)
-    parts: list[np.ndarray[Any, Any]] = [gap]
-    spans = []
-    at = GAP_S
-    for voice, name in ((a, "A"), (b, "B"), (a, "A")):
-        parts += [voice, gap]
-        spans.append((at, at + len(voice) / 16_000, name))
-        at += len(voice) / 16_000 + GAP_S
-    return _pcm(np.concatenate(parts)), spans
-
-
-def _voice_at(spans: list[tuple[float, float, str]], start: float, end: float) -> str:
-    """The voice whose span holds most of ``[start, end]``."""
-    overlap = {name: max(0.0, min(end, hi) - max(start, lo)) for lo, hi, name in spans}
-    return max(overlap, key=lambda name: overlap[name])
+def two_voices(shared_dir: Path) -> tuple[bytes, Spans]:
+    """Voice A, voice B, voice A again."""
+    audio, spans = conversation(
+        shared_dir,
+        [("A", LS_367_130732_0005_PATH), ("B", LJ001_0001_PATH), ("A", LS_367_130732_0005_PATH)],
+    )
+    return pcm16(audio), spans
 
 
 @pytest.mark.slow
 def test_finals_carry_speakers_that_follow_the_voices(
-    two_voices: tuple[bytes, list[tuple[float, float, str]]], models_dir: Path
+    two_voices: tuple[bytes, Spans], models_dir: Path
 ) -> None:
     pcm, spans = two_voices
     app, _, _ = make_app(speakers=installed_voice_encoder(models_dir))
     with TestClient(app) as client, client.websocket_connect("/v1/listen") as socket:
         socket.send_json({"type": "start", "diarization": True, "interim_results": False})
-        send_audio(socket, pcm)
+        send_paced(socket, pcm)
         socket.send_json({"type": "stop"})
         events, code = events_until_close(socket)
     assert code == 1000
+    assert not [e for e in events if e["type"] == "warning"]
     assert events[0]["type"] == "ready"
     assert events[0]["diarization"] is True
-    finals = [e for e in events if e["type"] == "final"]
-    assert len(finals) >= 3
-    heard = [(_voice_at(spans, f["audio_start_s"], f["audio_end_s"]), f["speaker"]) for f in finals]
-    # Every final of one voice has one label, the two voices two, in order of appearance.
-    labels = {voice: {speaker for v, speaker in heard if v == voice} for voice in ("A", "B")}
-    assert labels == {"A": {"SPEAKER_00"}, "B": {"SPEAKER_01"}}, heard
-    turns = [v for i, (v, _) in enumerate(heard) if i == 0 or heard[i - 1][0] != v]
-    assert turns == ["A", "B", "A"], heard
-    for final in finals:
-        assert {s["speaker"] for s in final["segments"]} == {final["speaker"]}
+    check_speakers([e for e in events if e["type"] == "final"], spans)
 
 
 def _opening(app: Any, start: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
