@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pytest
 
 from echoic.diarize.online import OnlineSpeakers
-from echoic.diarize.types import DEFAULT_THRESHOLD
+from echoic.diarize.types import DEFAULT_THRESHOLD, MAX_SPEAKERS
 
 DIM = 256
 #: The length of an utterance's mean window embedding when its windows agree as one voice's do.
@@ -98,6 +98,14 @@ def test_an_utterance_too_short_to_embed_takes_the_previous_label() -> None:
     assert speakers.assign(None) == "SPEAKER_01"
     assert speakers.speakers == 2
     assert speakers.assign(utterance(0, 3)) == "SPEAKER_00"
+
+
+def test_without_a_bound_the_batch_limit_holds() -> None:
+    speakers = OnlineSpeakers(threshold=0.0)  # every utterance a new voice, until the limit
+    labels = [speakers.assign(utterance(0, seed)) for seed in range(MAX_SPEAKERS + 3)]
+    assert labels[MAX_SPEAKERS - 1] == f"SPEAKER_{MAX_SPEAKERS - 1}"
+    assert speakers.speakers == MAX_SPEAKERS
+    assert set(labels[MAX_SPEAKERS:]) <= set(labels[:MAX_SPEAKERS])
 
 
 @pytest.mark.parametrize("bad", [0, 33])

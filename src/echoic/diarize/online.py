@@ -12,9 +12,10 @@ average linkage the batch clustering uses, so the same threshold applies
 of pairs of two voices join, where the cosine distance of renormalized means would join 22 %.
 
 An utterance joins the nearest speaker when it is nearer than the threshold, else it is a new
-speaker, ``SPEAKER_00`` first, in order of appearance. With ``max_speakers`` reached, it joins
-the nearest. An utterance too short to embed takes the label of the one before it (a short
-answer most often continues the turn it ends), ``None`` before any.
+speaker, ``SPEAKER_00`` first, in order of appearance. With ``max_speakers`` reached (else
+:data:`~echoic.diarize.types.MAX_SPEAKERS`, as in batch), it joins the nearest. An utterance
+too short to embed takes the label of the one before it (a short answer most often continues
+the turn it ends), ``None`` before any.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class OnlineSpeakers:
             return self._last
         distances = self.distances(embedding)
         nearest = int(np.argmin(distances)) if distances else -1
-        full = self.max_speakers is not None and self.speakers >= self.max_speakers
+        full = self.speakers >= (self.max_speakers or MAX_SPEAKERS)
         if nearest >= 0 and (distances[nearest] < self.threshold or full):
             self._sums[nearest] = self._sums[nearest] + embedding
             self._counts[nearest] += 1
