@@ -3,6 +3,7 @@ embedding runs beside the final decode, on its own threads, and labels the final
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -159,3 +160,25 @@ def test_the_latency_record_says_how_long_a_final_waited_for_its_speaker(
     waits = [r["speaker_wait_ms"] for r in records]
     assert len(waits) == 2
     assert all(150 <= w <= 290 for w in waits), waits
+
+
+def test_an_embedding_its_pool_cancels_costs_the_label_not_the_final() -> None:
+    async def cancelled(audio: Audio) -> npt.NDArray[np.float32] | None:
+        future: asyncio.Future[npt.NDArray[np.float32] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        future.cancel()  # as a pool shutting down cancels the work it had not started
+        return await future
+
+    async def scenario() -> Client:
+        scheduler = ModelScheduler(ScriptedEngine.saying("still here"))
+        client = Client()
+        async with stream(scheduler, client, config=DIARIZED, embed=cancelled) as live:
+            for frame in voice(True):
+                await live.send_paced(frame)
+        await scheduler.aclose()
+        return client
+
+    client = run(scenario())
+    assert [(f["text"], f["speaker"]) for f in client.of(EventType.FINAL)] == [("still here", None)]
+    assert client.types()[-1] == "end"

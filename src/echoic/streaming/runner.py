@@ -290,9 +290,16 @@ class StreamRunner:
 
 async def _embedding(embed: Embed, request: DecodeRequest) -> npt.NDArray[np.float32] | None:
     """The request's voice embedding; ``None`` (the final keeps the previous speaker) when the
-    encoder fails, which is logged: a label is not worth a final."""
+    encoder fails or its pool cancels the work (shutting down), which is logged: a label is not
+    worth a final. Only cancelling this task itself cancels it."""
     try:
         return await embed(request.audio)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.warning("speaker embedding of %s:%s was cancelled", request.session_id, request.id)
+        return None
     except Exception:
         log.exception("speaker embedding of %s:%s failed", request.session_id, request.id)
         return None
