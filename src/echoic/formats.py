@@ -1,5 +1,5 @@
 """Wire formats of a transcript: the bodies of each ``response_format`` (json, text, verbose_json,
-srt, vtt).
+srt, vtt, diarized_json).
 
 ``verbose_json`` follows OpenAI's shape (``task``, ``language``, ``duration``, ``text``,
 ``segments`` with ``id, seek, start, end, text, tokens, temperature, avg_logprob,
@@ -16,6 +16,19 @@ Two deliberate differences from OpenAI:
 
 Null means "not known or not asked for"; an empty list means "known to be empty": a silent file
 has ``"segments": []``, and ``words`` is absent unless word timestamps were requested.
+
+``diarized_json`` is OpenAI's shape for its diarizing model (``task``, ``duration``, ``text``,
+``segments`` of ``type: "transcript.text.segment"`` with a string ``id``, ``start``, ``end``,
+``text`` and ``speaker``, ``usage``); echoic adds only the top-level ``diarization`` block. The
+segment ``id`` is echoic's segment number as a string (``"0"``), the number the other formats and
+``PATCH /v1/transcripts`` use.
+
+A diarized transcript (``Transcript.diarization`` set) names its speakers in every format:
+``json`` has the ``diarization`` block beside ``text`` (``{"enabled": true, "speakers": 2}``),
+``verbose_json`` has it and a speaker per segment (a transcript nobody asked to diarize has
+``{"enabled": false, "speakers": null}``), ``text`` is one ``SPEAKER_00: …`` line per turn, SRT
+cues start ``[SPEAKER_00] `` and VTT cues are voice spans, ``<v SPEAKER_00>…``. Without
+diarization the json, text, SRT and VTT bodies are exactly as before.
 
 Subtitle cues are one per segment with non-empty text. Cue text is collapsed onto one line (a
 blank line would end the cue) and never contains ``-->`` (it would start a new cue): VTT escapes
@@ -59,12 +72,17 @@ def format_transcript(
     """
     fmt = ResponseFormat(fmt)
     if fmt is ResponseFormat.JSON:
-        return _dumps({"text": t.text, "usage": _usage(t)}), JSON_MEDIA_TYPE
+        body = {"text": t.text, "usage": _usage(t)}
+        if t.diarization is not None:  # asked for: say how many spoke
+            body["diarization"] = diarization_dict(t)
+        return _dumps(body), JSON_MEDIA_TYPE
     if fmt is ResponseFormat.TEXT:
-        return t.text + "\n", TEXT_MEDIA_TYPE
+        return to_text(t), TEXT_MEDIA_TYPE
     if fmt is ResponseFormat.VERBOSE_JSON:
         body = transcript_to_dict(t, include_words=include_words, include_segments=include_segments)
         return _dumps(body), JSON_MEDIA_TYPE
+    if fmt is ResponseFormat.DIARIZED_JSON:
+        return _dumps(diarized_dict(t)), JSON_MEDIA_TYPE
     if fmt is ResponseFormat.SRT:
         return to_srt(t), SRT_MEDIA_TYPE
     return to_vtt(t), VTT_MEDIA_TYPE
@@ -91,8 +109,7 @@ def transcript_to_dict(
     if include_words:
         words = _all_words(t)
         body["words"] = None if words is None else [_word_dict(w) for w in words]
-    speakers = sorted({s.speaker for s in t.segments if s.speaker is not None})
-    body["diarization"] = {"enabled": bool(speakers), "speakers": speakers or None}
+    body["diarization"] = diarization_dict(t)
     body["usage"] = _usage(t)
     metadata = dataclasses.asdict(t.metadata)
     if t.metadata.fallback is not None:
@@ -101,38 +118,96 @@ def transcript_to_dict(
     return body
 
 
+def diarization_dict(t: Transcript) -> dict[str, Any]:
+    """The ``diarization`` block: ``{"enabled": false, "speakers": null}`` when it was not asked
+    for, else how many speakers were found (0 for audio without speech)."""
+    if t.diarization is None:
+        return {"enabled": False, "speakers": None}
+    return {"enabled": t.diarization.enabled, "speakers": t.diarization.speakers}
+
+
+def diarized_dict(t: Transcript) -> dict[str, Any]:
+    """The ``diarized_json`` body (OpenAI's ``TranscriptionDiarized``) plus ``diarization``."""
+    return {
+        "task": str(t.task),
+        "duration": _time(t.duration),
+        "text": t.text,
+        "segments": [diarized_segment_dict(seg) for seg in t.segments],
+        "usage": _usage(t),
+        "diarization": diarization_dict(t),
+    }
+
+
+def diarized_segment_dict(seg: Segment) -> dict[str, Any]:
+    """One ``diarized_json`` segment; also the ``transcript.text.segment`` stream event."""
+    return {
+        "type": "transcript.text.segment",
+        "id": str(seg.id),
+        "start": _time(seg.start),
+        "end": _time(seg.end),
+        "text": seg.text,
+        "speaker": seg.speaker,
+    }
+
+
+def to_text(t: Transcript) -> str:
+    """The plain text; a diarized transcript as one ``SPEAKER_00: …`` line per speaker turn
+    (consecutive segments of one speaker joined)."""
+    if t.diarization is None:
+        return t.text + "\n"
+    turns: list[tuple[str | None, list[str]]] = []
+    for seg in t.segments:
+        text = clean_text(seg.text)
+        if not text:
+            continue
+        if turns and turns[-1][0] == seg.speaker:
+            turns[-1][1].append(text)
+        else:
+            turns.append((seg.speaker, [text]))
+    return "".join(
+        f"{speaker}: {' '.join(texts)}\n" if speaker else f"{' '.join(texts)}\n"
+        for speaker, texts in turns
+    )
+
+
 def to_srt(t: Transcript) -> str:
     """SubRip: cues numbered from 1, ``HH:MM:SS,mmm`` times; ``""`` when there is no speech.
 
     SubRip has no escapes, so ``-->`` in the text is written ``->``; tags such as ``<b>`` pass
-    through as text, as in every other SRT writer.
+    through as text, as in every other SRT writer. A speaker, having no SRT syntax, leads the
+    cue text in brackets: ``[SPEAKER_00] Hello.``
     """
     return "".join(
-        f"{n}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n{_ARROW.sub('->', text)}\n\n"
-        for n, (start, end, text) in enumerate(_cues(t), start=1)
+        f"{n}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n"
+        f"{_ARROW.sub('->', f'[{speaker}] {text}' if speaker else text)}\n\n"
+        for n, (start, end, text, speaker) in enumerate(_cues(t), start=1)
     )
 
 
 def to_vtt(t: Transcript) -> str:
     """WebVTT: the ``WEBVTT`` header, then cues with ``HH:MM:SS.mmm`` times and escaped text.
 
-    The escapes keep every text exactly, ``-->`` (written ``--&gt;``) and ``<b>`` included.
+    The escapes keep every text exactly, ``-->`` (written ``--&gt;``) and ``<b>`` included. A
+    speaker is the cue's voice span (``<v SPEAKER_00>Hello.``), its name escaped the same way.
     """
     cues = "".join(
-        f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n{_vtt_escape(text)}\n\n"
-        for start, end, text in _cues(t)
+        f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n"
+        f"{f'<v {_vtt_escape(speaker)}>' if speaker else ''}{_vtt_escape(text)}\n\n"
+        for start, end, text, speaker in _cues(t)
     )
     return "WEBVTT\n\n" + cues
 
 
-def _cues(t: Transcript) -> Iterator[tuple[int, int, str]]:
-    """(start_ms, end_ms, one-line text) per segment with text; end is always after start."""
+def _cues(t: Transcript) -> Iterator[tuple[int, int, str, str | None]]:
+    """(start_ms, end_ms, one-line text, speaker) per segment with text; end is always after
+    start; the speaker only when the transcript was diarized."""
     for seg in t.segments:
         text = clean_text(seg.text)
         if not text:
             continue
         start_ms = _to_ms(seg.start)
-        yield start_ms, max(_to_ms(seg.end), start_ms + 1), text
+        speaker = clean_text(seg.speaker or "") or None if t.diarization is not None else None
+        yield start_ms, max(_to_ms(seg.end), start_ms + 1), text, speaker
 
 
 def _to_ms(seconds: float) -> int:

@@ -39,8 +39,9 @@ class Settings(BaseSettings):
     cpu_threads: int = Field(default=0, ge=0)
     #: Calls one loaded model runs at once; 0: CPU cores // threads per call.
     workers: int = Field(default=0, ge=0)
-    #: Live drafts of several streams one batched forward pass runs at most (1: one by one).
-    draft_batch: int = Field(default=8, ge=1, le=16)
+    #: Live drafts of several streams one batched forward pass runs at most (1: one by one, the
+    #: default until a benchmark on a quiet machine shows batching pays on CPU; README).
+    draft_batch: int = Field(default=1, ge=1, le=16)
     beam_size: int = Field(default=5, ge=1, le=10)
     vad_filter: bool = True
     batch_size: int = Field(default=8, ge=1, le=64)

@@ -42,6 +42,8 @@ class ResponseFormat(StrEnum):
     SRT = "srt"
     VERBOSE_JSON = "verbose_json"
     VTT = "vtt"
+    #: OpenAI's shape for its diarizing model: segments with ``speaker``; implies diarization.
+    DIARIZED_JSON = "diarized_json"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,16 +9,23 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
 from echoic.bench.stream_clients import pcm16
+from echoic.diarize.diarizer import load_diarizer
+from echoic.diarize.scripted import ScriptedDiarizer
 from echoic.diarize.types import speaker_name
+from echoic.engines.scripted import ScriptedEngine
+from echoic.server import create_app
 from echoic.settings import Settings
+from echoic.storage.keys import MemoryKeyStore
 from echoic.streaming.speakers import installed_voice_encoder
 from echoic.types import SAMPLE_RATE, Audio
 from tests.audio_factory import read_wav
 from tests.integration.test_ws import events_until_close, make_app
+from tests.server_kit import SAID, server_settings
 from tests.speech import LJ001_0001_PATH, LS_367_130732_0005_PATH
 
 GAP_S = 1.5
@@ -162,3 +169,36 @@ def test_ready_says_whether_the_stream_diarizes(tmp_path: Path) -> None:
         events_until_close(socket)
     assert (ready["type"], ready["diarization"]) == ("ready", False)
     assert ready["config"]["diarization"] is False
+
+
+@pytest.mark.slow
+def test_the_server_labels_live_streams_with_its_requests_diarizer(
+    tmp_path: Path, models_dir: Path
+) -> None:
+    diarizer = load_diarizer(models_dir)
+    app = server_app(tmp_path, diarizer=diarizer)
+    with TestClient(app) as client, client.websocket_connect("/v1/listen") as socket:
+        socket.send_json({"type": "start", "diarization": True})
+        ready = socket.receive_json()
+        socket.send_json({"type": "stop"})
+        events_until_close(socket)
+    assert (ready["type"], ready["diarization"]) == ("ready", True)
+    assert app.state.echoic.hub.speakers.load() is diarizer  # one voice encoder, shared
+
+
+def test_a_diarizer_without_voice_embeddings_cannot_label_live_streams(tmp_path: Path) -> None:
+    app = server_app(tmp_path, diarizer=ScriptedDiarizer.alternating(2, every_s=1.0))
+    events, code = _opening(app, {"diarization": True})
+    assert code == 1011
+    [error] = events
+    assert (error["type"], error["code"]) == ("error", "model_unavailable")
+    assert "ScriptedDiarizer" in error["message"]
+
+
+def server_app(tmp_path: Path, **kwargs: Any) -> FastAPI:
+    return create_app(
+        server_settings(tmp_path),
+        {"tiny.en": ScriptedEngine.saying(SAID)},
+        MemoryKeyStore(),
+        **kwargs,
+    )

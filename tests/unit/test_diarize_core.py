@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pytest
 
 from echoic.diarize.cluster import cluster_embeddings
-from echoic.diarize.labels import label_transcript
+from echoic.diarize.labels import label_transcript, needs_words, with_clip_words
 from echoic.diarize.segmentation import Span, plan_windows, turns_from_windows
 from echoic.diarize.types import SpeakerCount, SpeakerTurns, Turn
 from echoic.errors import InvalidParameterError
@@ -155,3 +155,58 @@ def test_no_speech_means_no_speakers() -> None:
     assert empty.diarization == Diarization(enabled=True, speakers=0)
     lone = label_transcript(_transcript(Segment(id=0, start=0, end=1, text="hm")), SpeakerTurns())
     assert lone.segments[0].speaker is None
+
+
+def test_only_segments_two_speakers_share_need_words() -> None:
+    transcript = _transcript(
+        Segment(id=0, start=0.0, end=2.0, text="alone"),
+        Segment(id=1, start=2.0, end=4.0, text="shared by two"),
+        Segment(id=2, start=4.0, end=5.0, text="a brush", words=_words((" a", 4.0, 4.2))),
+        Segment(id=3, start=5.0, end=6.0, text="barely"),
+    )
+    turns = SpeakerTurns(
+        turns=(
+            Turn(start=0.0, end=3.0, speaker="A"),
+            Turn(start=3.0, end=5.1, speaker="B"),  # 0.1 s into segment 3: not a share
+            Turn(start=5.1, end=6.0, speaker="A"),
+        )
+    )
+    assert needs_words(transcript, turns) == [1]
+    assert needs_words(transcript, SpeakerTurns()) == []
+
+
+def test_clips_with_words_take_their_segments_place() -> None:
+    transcript = _transcript(
+        Segment(id=0, start=0.0, end=2.0, text="alone"),
+        Segment(id=1, start=2.0, end=4.0, text="shared by two"),
+    )
+    clip = _transcript(
+        Segment(
+            id=0,
+            start=0.1,
+            end=1.9,
+            text="shared by two",
+            words=_words((" shared", 0.1, 0.6), (" by", 1.1, 1.3), (" two", 1.4, 1.9)),
+        )
+    )
+    merged = with_clip_words(transcript, {1: clip})
+    assert [(s.text, s.start, s.end) for s in merged.segments] == [
+        ("alone", 0.0, 2.0),
+        ("shared by two", 2.1, 3.9),
+    ]
+    words = merged.segments[1].words
+    assert words is not None
+    assert [(w.start, w.end) for w in words] == [
+        (2.1, 2.6),
+        (3.1, 3.3),
+        (3.4, 3.9),
+    ]
+    turns = SpeakerTurns(
+        turns=(Turn(start=0.0, end=2.9, speaker="A"), Turn(start=3.0, end=4.0, speaker="B"))
+    )
+    labelled = label_transcript(merged, turns)
+    assert [(s.speaker, s.text) for s in labelled.segments] == [
+        ("SPEAKER_00", "alone"),
+        ("SPEAKER_00", "shared"),
+        ("SPEAKER_01", "by two"),
+    ]

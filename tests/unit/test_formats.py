@@ -466,17 +466,18 @@ def test_unknown_statistics_are_null_and_the_body_is_strict_json() -> None:
     assert parsed["usage"]["seconds"] == 0
 
 
-def test_speakers_turn_diarization_on() -> None:
+def test_speakers_of_an_undiarized_transcript_show_but_do_not_turn_diarization_on() -> None:
+    # Speakers set by an edit (PATCH) on a transcript nobody asked to diarize.
     t = _transcript(
-        _seg(0.0, 1.0, "hi", speaker="SPEAKER_01"),
-        _seg(1.0, 2.0, "hello", speaker="SPEAKER_00"),
-        _seg(2.0, 3.0, "bye", speaker="SPEAKER_01"),
+        _seg(0.0, 1.0, "hi", speaker="Ann"),
+        _seg(1.0, 2.0, "hello", speaker="Bob"),
     )
 
     body = _verbose(t)
 
-    assert body["diarization"] == {"enabled": True, "speakers": ["SPEAKER_00", "SPEAKER_01"]}
-    assert [s["speaker"] for s in body["segments"]] == ["SPEAKER_01", "SPEAKER_00", "SPEAKER_01"]
+    assert body["diarization"] == {"enabled": False, "speakers": None}
+    assert [s["speaker"] for s in body["segments"]] == ["Ann", "Bob"]
+    assert "Ann" not in to_srt(t) + to_vtt(t)
 
 
 def test_translation_task_is_reported() -> None:

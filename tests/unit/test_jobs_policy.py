@@ -7,6 +7,8 @@ import random
 import pytest
 
 from echoic.chunks import chunk_segments
+from echoic.diarize.types import SpeakerCount
+from echoic.errors import InvalidParameterError
 from echoic.jobs.options import JobOptions
 from echoic.jobs.retry import JobRetry
 from echoic.storage.store import DAY_S, Retention
@@ -109,3 +111,28 @@ def test_job_options_survive_json() -> None:
     )
     assert (defaults.beam_size, defaults.vad_filter, defaults.batch_size) == (5, False, 4)
     assert defaults.temperature == (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def test_job_options_keep_diarization_and_leave_it_out_when_not_asked() -> None:
+    options = JobOptions(model="base", diarization=True, min_speakers=2, max_speakers=3)
+    body = options.to_dict()
+    assert body == {
+        "model": "base",
+        "task": "transcribe",
+        "word_timestamps": False,
+        "diarization": True,
+        "min_speakers": 2,
+        "max_speakers": 3,
+    }
+    assert JobOptions.from_dict(body) == options
+    assert options.speaker_count == SpeakerCount(min_speakers=2, max_speakers=3)
+    decode = options.transcribe_options(
+        beam_size=5, vad_filter=True, batched_threshold_s=60, batch_size=8
+    )
+    # Not for the whole file: only segments two speakers share are decoded again with them.
+    assert not decode.word_timestamps
+    assert "diarization" not in JobOptions(model="base").to_dict()
+    assert JobOptions(model="base").speaker_count is None
+    with pytest.raises(InvalidParameterError) as bad:
+        _ = JobOptions(diarization=True, num_speakers=0).speaker_count
+    assert bad.value.param == "num_speakers"

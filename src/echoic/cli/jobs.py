@@ -30,7 +30,7 @@ from echoic.cli.app import EXIT_BAD_INPUT, EXIT_FAILURE, cli, fail
 P = ParamSpec("P")
 R = TypeVar("R")
 
-FORMATS = ("text", "json", "verbose_json", "srt", "vtt")
+FORMATS = ("text", "json", "verbose_json", "srt", "vtt", "diarized_json")
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 _TIMEOUT = httpx.Timeout(30.0, read=None)  # an event stream may be quiet for long
 
@@ -119,6 +119,10 @@ def jobs() -> None:
 @click.option("-m", "--model", default=None, help="A model the server has (default: its own).")
 @click.option("-l", "--language", default=None, help="The spoken language (default: detect).")
 @click.option("--word-timestamps", is_flag=True, help="Word timings in the transcript.")
+@click.option("--diarize", is_flag=True, help="Name the speakers (SPEAKER_00, …).")
+@click.option("--num-speakers", type=int, default=None, help="With --diarize: how many speak.")
+@click.option("--min-speakers", type=int, default=None, help="With --diarize: at least this many.")
+@click.option("--max-speakers", type=int, default=None, help="With --diarize: at most this many.")
 @click.option(
     "--format",
     "fmt",
@@ -135,6 +139,10 @@ def jobs_submit(
     model: str | None,
     language: str | None,
     word_timestamps: bool,
+    diarize: bool,
+    num_speakers: int | None,
+    min_speakers: int | None,
+    max_speakers: int | None,
     fmt: str,
     server: str,
     api_key: str | None,
@@ -148,6 +156,15 @@ def jobs_submit(
         fields["language"] = language
     if word_timestamps:
         fields["timestamp_granularities[]"] = ["word", "segment"]
+    if diarize:
+        fields["diarization"] = True
+    # The server checks the counts (and refuses them without --diarize), as for any client.
+    counts = {
+        "num_speakers": num_speakers,
+        "min_speakers": min_speakers,
+        "max_speakers": max_speakers,
+    }
+    fields.update({k: v for k, v in counts.items() if v is not None})
     try:
         if source.startswith(("http://", "https://")):
             job = api.json("POST", "/jobs", json={"url": source, **fields})

@@ -1,11 +1,12 @@
-"""``echoic transcribe``: files in, transcripts out."""
+"""``echoic transcribe``: files in, transcripts out (``--diarize``: with who spoke when)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -17,12 +18,16 @@ from echoic.cli.app import (
     device_options,
     engine_pool,
     err_console,
+    fail,
     reports_errors,
     settings_of,
 )
-from echoic.errors import EchoicError
+from echoic.diarize.runner import diarizer_slot, with_speakers_sync
+from echoic.diarize.types import SpeakerCount
+from echoic.engines.base import ProgressCallback
+from echoic.errors import EchoicError, InvalidParameterError
 from echoic.formats import format_transcript
-from echoic.types import SAMPLE_RATE, ResponseFormat, Task, TranscribeOptions
+from echoic.types import SAMPLE_RATE, Audio, ResponseFormat, Task, TranscribeOptions, Transcript
 
 _EXTENSIONS = {
     ResponseFormat.JSON: "json",
@@ -30,6 +35,7 @@ _EXTENSIONS = {
     ResponseFormat.TEXT: "txt",
     ResponseFormat.SRT: "srt",
     ResponseFormat.VTT: "vtt",
+    ResponseFormat.DIARIZED_JSON: "json",
 }
 
 
@@ -67,6 +73,14 @@ _EXTENSIONS = {
     help="Batched VAD-chunk decoding (default: on for audio longer than 60 s).",
 )
 @click.option(
+    "--diarize",
+    is_flag=True,
+    help="Name the speakers (SPEAKER_00, …) in every format; -f diarized_json implies it.",
+)
+@click.option("--num-speakers", type=int, default=None, help="With --diarize: how many speak.")
+@click.option("--min-speakers", type=int, default=None, help="With --diarize: at least this many.")
+@click.option("--max-speakers", type=int, default=None, help="With --diarize: at most this many.")
+@click.option(
     "-o",
     "--output",
     "output_dir",
@@ -95,6 +109,10 @@ def transcribe(
     beam_size: int | None,
     vad_filter: bool | None,
     batched: bool | None,
+    diarize: bool,
+    num_speakers: int | None,
+    min_speakers: int | None,
+    max_speakers: int | None,
     output_dir: Path | None,
     progress: bool | None,
     device: str | None,
@@ -104,6 +122,13 @@ def transcribe(
     """Transcribe audio or video FILES (any format ffmpeg reads)."""
     settings = settings_of(ctx)
     response_format = ResponseFormat(fmt)
+    count = _speaker_count(
+        diarize or response_format is ResponseFormat.DIARIZED_JSON,
+        num_speakers=num_speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+    )
+    diarizer = None if count is None else diarizer_slot(settings).get()
     options = TranscribeOptions(
         language=language,
         task=Task(task),
@@ -118,6 +143,11 @@ def transcribe(
     if temperature is not None:
         options = replace(options, temperature=temperature)
     engine = engine_pool(settings, device, compute_type, cpu_threads).get(model or settings.model)
+    clip_options = replace(options, word_timestamps=True, batched=False)
+
+    def words_for(clip: Audio) -> Transcript:  # a segment two speakers share, again with words
+        return engine.transcribe_sync(clip, clip_options)
+
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
     failures = 0
@@ -126,15 +156,17 @@ def transcribe(
             audio = decode_audio(path, max_duration_s=settings.max_duration_s)
             duration = len(audio) / SAMPLE_RATE
             show = progress if progress is not None else (err_console.is_terminal and duration > 30)
-            if show:
-                with _progress_bar(path.name) as (bar, task_id):
+            with _progress_bar(path.name, duration if show else None) as update:
 
-                    def update(done: float, total: float) -> None:
-                        bar.update(task_id, completed=done, total=total)
+                def run(
+                    audio: Audio = audio, update: ProgressCallback | None = update
+                ) -> Transcript:
+                    return engine.transcribe_sync(audio, options, progress=update)
 
-                    result = engine.transcribe_sync(audio, options, progress=update)
-            else:
-                result = engine.transcribe_sync(audio, options)
+                if diarizer is None or count is None:
+                    result = run()
+                else:
+                    result = with_speakers_sync(run, audio, diarizer, count, words_for)
         except EchoicError as exc:
             if len(files) == 1:
                 raise
@@ -152,21 +184,48 @@ def transcribe(
         sys.exit(EXIT_BAD_INPUT)
 
 
-class _progress_bar:
-    def __init__(self, label: str) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-        )
-        self._label = label
+def _speaker_count(
+    diarize: bool,
+    *,
+    num_speakers: int | None,
+    min_speakers: int | None,
+    max_speakers: int | None,
+) -> SpeakerCount | None:
+    given = {
+        "num_speakers": num_speakers,
+        "min_speakers": min_speakers,
+        "max_speakers": max_speakers,
+    }
+    if not diarize:
+        for param, value in given.items():
+            if value is not None:
+                fail(f"--{param.replace('_', '-')} needs --diarize.", EXIT_BAD_INPUT)
+        return None
+    try:
+        return SpeakerCount(**given)
+    except InvalidParameterError as exc:
+        fail(f"--{(exc.param or '').replace('_', '-')}: {exc.message}", EXIT_BAD_INPUT)
 
-    def __enter__(self) -> tuple[Progress, Any]:
-        self._progress.__enter__()
-        return self._progress, self._progress.add_task(self._label, total=None)
 
-    def __exit__(self, *exc: object) -> None:
-        self._progress.__exit__(None, None, None)
+@contextlib.contextmanager
+def _progress_bar(label: str, total_s: float | None) -> Iterator[ProgressCallback | None]:
+    """A progress bar's update callback while a file of ``total_s`` seconds is transcribed;
+    ``None`` (no bar) without a length."""
+    if total_s is None:
+        yield None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        # A known total from the start: the "done/total s" column cannot format None.
+        task_id = bar.add_task(label, total=total_s)
+
+        def update(done: float, total: float) -> None:
+            bar.update(task_id, completed=done, total=total)
+
+        yield update

@@ -67,6 +67,7 @@ def worker(
 
 
 async def _run(settings: Settings, name: str, concurrency: int) -> None:
+    from echoic.diarize.runner import diarizer_slot
     from echoic.jobs.housekeeping import housekeeping
     from echoic.jobs.worker import Worker, worker_config
     from echoic.routing import probe_machine
@@ -80,11 +81,13 @@ async def _run(settings: Settings, name: str, concurrency: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    diarizer = diarizer_slot(settings) if settings.diarization_enabled else None
     workers = [
         Worker(
             store,
             models.engine,
             worker_config(settings, name if concurrency == 1 else f"{name}:{n}"),
+            diarizer=diarizer,
         )
         for n in range(concurrency)
     ]

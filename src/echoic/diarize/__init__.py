@@ -7,5 +7,8 @@
 - :mod:`echoic.diarize.encoder`: the speaker encoder (Resemblyzer's trained voice encoder, run in
   numpy from weights converted at install time);
 - :mod:`echoic.diarize.diarizer`: speech regions, embeddings on short overlapping windows and
-  clustering into :class:`SpeakerTurns`.
+  clustering into :class:`SpeakerTurns`;
+- :mod:`echoic.diarize.runner`: the diarizer beside a transcription (asyncio glue; one diarizer
+  per process, loaded on first use), what REST, jobs and the CLI call;
+- :mod:`echoic.diarize.scripted`: a diarizer with fixed answers, for tests and demos.
 """

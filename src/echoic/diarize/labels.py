@@ -1,5 +1,10 @@
 """Speaker turns onto a transcript (pure).
 
+Word timings cost a transcription a third more, and most segments never change speaker; so a
+transcript may come without them, and :func:`needs_words` names the segments where two speakers
+each hold a share of the time: only those are decoded again with word timings
+(:func:`with_clip_words` puts the clips' segments in their place) before labelling.
+
 Each word takes the speaker whose turns overlap it most (the nearest turn when none does: word
 times and speech regions come from different models and may leave a word in a gap). A segment
 whose words change speaker is split at that word boundary; a segment without word timings takes
@@ -39,6 +44,65 @@ def label_transcript(transcript: Transcript, turns: SpeakerTurns) -> Transcript:
         metadata=transcript.metadata,
     )
     return replace(labelled, diarization=Diarization(enabled=True, speakers=len(names)))
+
+
+#: A speaker holding less of a segment than this is not a reason to split it (seconds).
+MIN_SHARE_S = 0.3
+
+
+def needs_words(
+    transcript: Transcript, turns: SpeakerTurns, *, min_share_s: float = MIN_SHARE_S
+) -> list[int]:
+    """Indices of the segments without word timings in which at least two speakers each
+    overlap the segment by ``min_share_s`` or more: those must be split at a word boundary."""
+    found = []
+    for index, segment in enumerate(transcript.segments):
+        if segment.words:
+            continue
+        shares: dict[str, float] = {}
+        for turn in turns.turns:
+            overlap = min(segment.end, turn.end) - max(segment.start, turn.start)
+            if overlap > 0:
+                shares[turn.speaker] = shares.get(turn.speaker, 0.0) + overlap
+        if sum(share >= min_share_s for share in shares.values()) >= 2:
+            found.append(index)
+    return found
+
+
+def with_clip_words(transcript: Transcript, clips: dict[int, Transcript]) -> Transcript:
+    """``transcript`` with segment ``i`` replaced by the segments of ``clips[i]``, a transcript
+    (with word timings) of that segment's audio alone, its times moved to the segment's place."""
+    segments: list[Segment] = []
+    for index, segment in enumerate(transcript.segments):
+        clip = clips.get(index)
+        if clip is None or not clip.segments:
+            segments.append(segment)
+            continue
+        offset = segment.start
+
+        def moved(t: float, offset: float = offset, end: float = segment.end) -> float:
+            return min(end, t + offset)
+
+        segments += [
+            replace(
+                piece,
+                start=moved(piece.start),
+                end=moved(piece.end),
+                words=None
+                if piece.words is None
+                else tuple(replace(w, start=moved(w.start), end=moved(w.end)) for w in piece.words),
+            )
+            for piece in clip.segments
+        ]
+    result = build_transcript(
+        segments=segments,
+        duration=transcript.duration,
+        language=transcript.language,
+        language_probability=transcript.language_probability,
+        task=transcript.task,
+        metadata=transcript.metadata,
+    )
+    return replace(result, diarization=transcript.diarization)
 
 
 def _split(segment: Segment, finder: _TurnFinder) -> list[Segment]:

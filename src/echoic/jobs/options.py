@@ -1,4 +1,5 @@
-"""What a job asks for: the options of ``/v1/audio/transcriptions``, kept with the job as JSON.
+"""What a job asks for: the options of ``/v1/audio/transcriptions``, kept with the job as JSON
+(diarization and the speaker counts included).
 
 The server validates them before the job is queued (the same checks as a direct request); the
 worker turns them into :class:`~echoic.types.TranscribeOptions` with the settings' defaults.
@@ -10,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from echoic.diarize.types import SpeakerCount
 from echoic.types import SttMode, Task, TranscribeOptions
 
 
@@ -23,9 +25,30 @@ class JobOptions:
     beam_size: int | None = None
     word_timestamps: bool = False
     stt_mode: SttMode | None = None
+    #: Label segments with speakers; the counts as :class:`SpeakerCount` checks them.
+    diarization: bool = False
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        # ``diarization: false`` is left out, so jobs that never asked keep their old options.
+        return {
+            k: v
+            for k, v in dataclasses.asdict(self).items()
+            if v is not None and not (k == "diarization" and not v)
+        }
+
+    @property
+    def speaker_count(self) -> SpeakerCount | None:
+        """``None`` without diarization; raises :class:`InvalidParameterError` for bad counts."""
+        if not self.diarization:
+            return None
+        return SpeakerCount(
+            num_speakers=self.num_speakers,
+            min_speakers=self.min_speakers,
+            max_speakers=self.max_speakers,
+        )
 
     @classmethod
     def from_dict(cls, body: dict[str, Any]) -> JobOptions:

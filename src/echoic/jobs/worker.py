@@ -7,7 +7,9 @@ One job at a time per worker (a model already uses every core: see ``engines/``)
 workers, here or on other machines, for more at once. While a job runs, a heartbeat renews its
 lease every ``heartbeat_s`` and records progress; when the job was cancelled, or the lease was
 lost (this worker stalled past its expiry and another took the job over), the heartbeat tells
-the transcription to stop at its next chunk, and nothing this worker computed is stored.
+the transcription to stop at its next chunk, and nothing this worker computed is stored. A job
+that asks for diarization has its speakers found on a thread while it is transcribed
+(:func:`~echoic.diarize.runner.with_speakers`), with the process's ``diarizer``.
 
 Failures: an error the job caused (not audio, a URL with no media) fails it at once; a
 retryable one (an engine or provider failure, a network error) sends it back to the queue after
@@ -31,12 +33,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from echoic.audio import decode_audio
+from echoic.diarize.runner import DiarizerSlot, SpeakerFinder, with_speakers
 from echoic.engines.base import Engine
-from echoic.errors import EchoicError, JobCancelledError, LeaseLostError
+from echoic.errors import EchoicError, InvalidParameterError, JobCancelledError, LeaseLostError
 from echoic.jobs.ingest import FetchCancelled, UrlPolicy, fetch_media
 from echoic.jobs.options import JobOptions
 from echoic.jobs.retry import JobRetry
@@ -118,8 +121,10 @@ class Worker:
         rng: random.Random | None = None,
         on_finished: Callable[[JobStatus], None] | None = None,
         slots: SlotsFor | None = None,
+        diarizer: DiarizerSlot | None = None,
     ) -> None:
         self.store = store
+        self._diarizer = diarizer
         self.engine_for = engine_for
         self.config = config
         self._slots = slots
@@ -243,9 +248,28 @@ class Worker:
             batched_threshold_s=config.batched_threshold_s,
             batch_size=config.batch_size,
         )
+        count = options.speaker_count
+        diarizer = None if count is None else await asyncio.to_thread(self._diarizer_get)
         slots = None if self._slots is None else self._slots(engine)
         with contextlib.nullcontext() if slots is None else slots.background():
-            return await engine.transcribe(audio, decode_options, progress=report)
+            transcribing = engine.transcribe(audio, decode_options, progress=report)
+            if diarizer is None or count is None:
+                return await transcribing
+            clip_options = replace(decode_options, word_timestamps=True, batched=False)
+
+            async def words_for(clip: Audio) -> Transcript:
+                return await engine.transcribe(clip, clip_options)
+
+            return await with_speakers(transcribing, audio, diarizer, count, words_for)
+
+    def _diarizer_get(self) -> SpeakerFinder:
+        if self._diarizer is None:
+            raise InvalidParameterError(
+                "This worker does not diarize (ECHOIC_DIARIZATION_ENABLED is false here): "
+                "submit the job without diarization.",
+                param="diarization",
+            )
+        return self._diarizer.get()
 
     async def _audio(self, job: Job, abort: _Abort) -> Audio:
         media = await asyncio.to_thread(self.store.media.get, None, job.media_id)

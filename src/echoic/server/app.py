@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Mapping
 from fastapi import FastAPI
 
 from echoic import __version__
+from echoic.diarize.runner import DiarizerSlot, SpeakerFinder, diarizer_slot
 from echoic.engines.base import Engine
 from echoic.engines.registry import EnginePool
 from echoic.jobs.housekeeping import housekeeping
@@ -50,7 +51,7 @@ from echoic.storage.keys import KeyStore
 from echoic.storage.store import Store, open_store
 from echoic.streaming.events import Event
 from echoic.streaming.hub import StreamHub
-from echoic.streaming.speakers import installed_voice_encoder
+from echoic.streaming.speakers import embeddings_of
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +71,17 @@ def create_app(
     *,
     store: Store | None = None,
     cloud: Engine | None = None,
+    diarizer: SpeakerFinder | None = None,
 ) -> FastAPI:
     """The ASGI app. ``engines``: the local engines, a pool or model name → engine (tests);
     ``None`` builds pools from ``settings``. ``store``: media, jobs and transcripts; ``None``
     opens the database ``settings`` name (SQLite under ``data_dir`` by default). ``keys``: where
     API keys live; ``None``: the store. ``cloud``: the remote tier; ``None`` builds one from
-    ``settings.cloud_url`` when set. Raises :class:`~echoic.errors.ConfigurationError` when the
-    server must not start (a public address without API keys, no provider left, a database it
-    cannot reach)."""
-    state = build_state(settings, engines, keys, store=store, cloud=cloud)
+    ``settings.cloud_url`` when set. ``diarizer``: who spoke when; ``None`` loads the voice
+    encoder from ``settings.models_dir`` on the first request that diarizes. Raises
+    :class:`~echoic.errors.ConfigurationError` when the server must not start (a public address
+    without API keys, no provider left, a database it cannot reach)."""
+    state = build_state(settings, engines, keys, store=store, cloud=cloud, diarizer=diarizer)
     app = FastAPI(
         title="echoic",
         version=__version__,
@@ -107,12 +110,19 @@ def build_state(
     *,
     store: Store | None = None,
     cloud: Engine | None = None,
+    diarizer: SpeakerFinder | None = None,
 ) -> ServerState:
     owns_store = store is None
     store = store if store is not None else open_store(settings)
     try:
         return _build_state(
-            settings, engines, keys, store=store, cloud=cloud, owns_store=owns_store
+            settings,
+            engines,
+            keys,
+            store=store,
+            cloud=cloud,
+            owns_store=owns_store,
+            diarizer=diarizer_slot(settings, diarizer),
         )
     except BaseException:
         if owns_store:
@@ -128,6 +138,7 @@ def _build_state(
     store: Store,
     cloud: Engine | None,
     owns_store: bool,
+    diarizer: DiarizerSlot,
 ) -> ServerState:
     keys = keys if keys is not None else store.keys
     required = auth_required(settings, keys)
@@ -147,7 +158,7 @@ def _build_state(
         models.engine_sync,
         on_wait=lambda model, kind, seconds: metrics.decode_waited(model, kind.value, seconds),
         max_batch=settings.draft_batch,
-        speakers=installed_voice_encoder(settings.models_dir),
+        speakers=embeddings_of(diarizer.get),  # the requests' diarizer: one voice encoder
     )
     gates = ModelGates(settings.model_concurrency, settings.model_queue_timeout_s)
     metrics.add_queue_source(gates.depths)
@@ -177,6 +188,7 @@ def _build_state(
         cloud=cloud if owns_cloud else None,
         store=store,
         owns_store=owns_store,
+        diarizer=diarizer,
     )
     state.workers = [
         Worker(
@@ -185,6 +197,7 @@ def _build_state(
             worker_config(settings, f"{socket.gethostname()}:{os.getpid()}:{n}"),
             on_finished=lambda status: metrics.jobs.labels(status.value).inc(),
             slots=hub.compute_slots,
+            diarizer=diarizer if settings.diarization_enabled else None,
         )
         for n in range(settings.workers_in_process)
     ]

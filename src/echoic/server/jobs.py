@@ -8,9 +8,10 @@
     GET    /v1/jobs/{id}/events      Server-Sent Events (:mod:`echoic.server.job_events`)
 
 The options are those of ``/v1/audio/transcriptions`` (checked the same way, before the job is
-queued) plus ``priority`` (higher first) and ``transcript_id`` (transcribe that transcript's
-audio again, as its next version). The job and its media are in the database before the 202
-goes out. Every id answers 404 to another tenant, exactly as a missing one.
+queued; ``diarization`` and the speaker counts included) plus ``priority`` (higher first) and
+``transcript_id`` (transcribe that transcript's audio again, as its next version). The job and
+its media are in the database before the 202 goes out. Every id answers 404 to another tenant,
+exactly as a missing one.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from echoic.server.validation import (
     MAX_PROMPT_CHARS,
     TranscriptionRequest,
     check_capabilities,
+    check_diarization,
     check_fields,
     check_upload,
 )
@@ -65,6 +67,10 @@ class JobFields(BaseModel):
     )
     stt_mode: SttMode | None = None
     priority: int = Field(default=0, ge=-100, le=100)
+    diarization: bool = False
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
 
 
 _SUBMIT_DOC = {
@@ -127,11 +133,18 @@ async def _submit(request: Request, fields: JobFields, upload: UploadFile | None
             response_format=ResponseFormat.VERBOSE_JSON
             if fields.timestamp_granularities
             else ResponseFormat.JSON,
+            diarization=fields.diarization,
+            num_speakers=fields.num_speakers,
+            min_speakers=fields.min_speakers,
+            max_speakers=fields.max_speakers,
         )
     )
+    check_diarization(checked, state.settings)
     mode = state.models.providers.check_mode(checked.stt_mode)
     engine = await state.models.engine(name)
     check_capabilities(engine.capabilities_for(mode), name, checked)
+    if checked.diarization:  # as the model: refused now if this server cannot load it
+        await asyncio.to_thread(state.diarizer.get)
     options = JobOptions(
         model=name,
         task=checked.task,
@@ -141,6 +154,10 @@ async def _submit(request: Request, fields: JobFields, upload: UploadFile | None
         beam_size=checked.beam_size,
         word_timestamps=checked.include_words,
         stt_mode=checked.stt_mode,
+        diarization=checked.diarization,
+        num_speakers=checked.num_speakers,
+        min_speakers=checked.min_speakers,
+        max_speakers=checked.max_speakers,
     ).to_dict()
     submission = Submission(
         tenant_id=tenant_of(principal),

@@ -7,7 +7,9 @@ default model.
 A request goes: fields → size → content probe → declared length → model capabilities → a slot
 on the model (bounded wait) → decode (in a thread) → transcribe (on a background thread of the
 model, each chunk call holding one of the compute slots live streams use, at a lower priority:
-a long file delays a live final by one chunk call at most) → the body in the asked format.
+a long file delays a live final by one chunk call at most) → the body in the asked format. With
+diarization, the diarizer (loaded once, by the first such request) finds the speaker turns on
+a thread of its own while the engine transcribes, and the turns then label the segments.
 Auth, the rate limit and the body size limit already ran in
 :class:`~echoic.server.middleware.ApiGuard`, before the upload was read.
 """
@@ -19,10 +21,12 @@ import time
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from echoic.audio import decode_audio
+from echoic.diarize.runner import PendingTurns
+from echoic.diarize.types import SpeakerCount
 from echoic.engines.base import Engine
 from echoic.errors import EchoicError
 from echoic.formats import format_transcript
@@ -30,6 +34,17 @@ from echoic.jobs.options import JobOptions
 from echoic.server import sse
 from echoic.server.auth import actor_of, tenant_of
 from echoic.server.error_handlers import echoic_error_body
+from echoic.server.fields import (
+    BeamField,
+    FileField,
+    FormatField,
+    ModeField,
+    ModelField,
+    PromptField,
+    Speakers,
+    StoreField,
+    TemperatureField,
+)
 from echoic.server.limits import Slot
 from echoic.server.models import ModelInfo
 from echoic.server.schemas import (
@@ -41,14 +56,14 @@ from echoic.server.schemas import (
 )
 from echoic.server.state import ServerState, request_info, state_of
 from echoic.server.validation import (
-    MAX_PROMPT_CHARS,
     TranscriptionRequest,
     check_capabilities,
+    check_diarization,
     check_fields,
     check_upload,
     transcribe_options,
 )
-from echoic.types import Audio, ResponseFormat, SttMode, Task, TranscribeOptions, Transcript
+from echoic.types import Audio, ResponseFormat, Task, TranscribeOptions, Transcript
 
 router = APIRouter(tags=["audio"])
 
@@ -66,46 +81,6 @@ _TRANSCRIPT_RESPONSES = {
     **ERROR_RESPONSES,
 }
 
-FileField = Annotated[
-    UploadFile,
-    File(
-        description="The audio (or video) file: any format FFmpeg reads. Its content is probed; "
-        "the file name and type are not trusted."
-    ),
-]
-ModelField = Annotated[
-    str | None,
-    Form(
-        max_length=200,
-        description="A model name (see GET /models); 'whisper-1' or none: the server's default.",
-    ),
-]
-PromptField = Annotated[
-    str | None, Form(max_length=MAX_PROMPT_CHARS, description="Text to guide the style.")
-]
-FormatField = Annotated[ResponseFormat, Form(description="The format of the transcript.")]
-TemperatureField = Annotated[
-    float | None,
-    Form(ge=0, le=1, description="Sampling temperature; 0 or none: 0 with automatic fallback."),
-]
-BeamField = Annotated[
-    int | None, Form(ge=1, le=10, description="Beam size (echoic extension; default 5).")
-]
-StoreField = Annotated[
-    bool,
-    Form(
-        description="Keep the transcript (and the audio, under the server's retention) as a "
-        "stored transcript (echoic extension); its id comes back in X-Echoic-Transcript-Id.",
-    ),
-]
-ModeField = Annotated[
-    SttMode | None,
-    Form(
-        description="Where to transcribe (echoic extension): auto (local first, cloud fallback), "
-        "force_local or force_cloud, within what the server allows; none: the server's mode."
-    ),
-]
-
 
 @router.post(
     "/audio/transcriptions",
@@ -116,6 +91,7 @@ ModeField = Annotated[
 async def create_transcription(
     request: Request,
     file: FileField,
+    speakers: Speakers,
     model: ModelField = None,
     language: Annotated[
         str | None,
@@ -139,6 +115,7 @@ async def create_transcription(
     store: StoreField = False,
 ) -> Response:
     fields = TranscriptionRequest(
+        **vars(speakers),
         task=Task.TRANSCRIBE,
         model=model or "",
         response_format=response_format,
@@ -163,6 +140,7 @@ async def create_transcription(
 async def create_translation(
     request: Request,
     file: FileField,
+    speakers: Speakers,
     model: ModelField = None,
     prompt: PromptField = None,
     response_format: FormatField = ResponseFormat.JSON,
@@ -172,6 +150,7 @@ async def create_translation(
     store: StoreField = False,
 ) -> Response:
     fields = TranscriptionRequest(
+        **vars(speakers),
         task=Task.TRANSLATE,
         model=model or "",
         response_format=response_format,
@@ -223,23 +202,44 @@ async def _transcribe(
     name = state.models.name_for(fields.model)
     info.model = name
     fields = check_fields(fields)
+    check_diarization(fields, state.settings)
     fields = replace(fields, stt_mode=state.models.providers.check_mode(fields.stt_mode))
     options = transcribe_options(fields, state.settings)
     await check_upload(upload, state.settings)
     engine = await state.models.engine(name)
     check_capabilities(engine.capabilities_for(fields.stt_mode), name, fields)
+    count = fields.speaker_count
+    # Loaded once, on the first request that diarizes: a 503 naming the install command if
+    # the voice encoder is not installed.
+    diarizer = None if count is None else await asyncio.to_thread(state.diarizer.get)
     slot = await state.gates.acquire(name)
     handed_over = False
     try:
         audio = await asyncio.to_thread(
             decode_audio, upload.file, max_duration_s=state.settings.max_duration_s
         )
+        turns = None
+        if diarizer is not None and count is not None:
+            clip_options = replace(options, word_timestamps=True, batched=False)
+
+            async def words_for(clip: Audio) -> Transcript:
+                with state.hub.compute_slots(engine).background():
+                    return await engine.transcribe(clip, clip_options)
+
+            turns = PendingTurns(diarizer, audio, count, words_for)
         if fields.stream:
-            response = _event_stream(state, engine, audio, options, slot, request)
+            response = _event_stream(state, engine, audio, options, slot, request, turns)
             handed_over = True  # the response releases the slot when the stream ends
             return response
         with state.hub.compute_slots(engine).background():
-            transcript = await engine.transcribe(audio, options)
+            try:
+                transcript = await engine.transcribe(audio, options)
+            except BaseException:
+                if turns is not None:
+                    turns.cancel()
+                raise
+        if turns is not None:
+            transcript = await turns.label(transcript)
     finally:
         if not handed_over:
             slot.release()
@@ -247,7 +247,7 @@ async def _transcribe(
     headers = source_headers(transcript)
     if fields.store:
         headers["X-Echoic-Transcript-Id"] = await _store(
-            state, request, upload, transcript, options
+            state, request, upload, transcript, options, count
         )
     body, media_type = format_transcript(
         transcript,
@@ -264,6 +264,7 @@ async def _store(
     upload: UploadFile,
     transcript: Transcript,
     options: TranscribeOptions,
+    count: SpeakerCount | None,
 ) -> str:
     principal = request_info(request).principal
     return await asyncio.to_thread(
@@ -278,6 +279,10 @@ async def _store(
             beam_size=options.beam_size,
             word_timestamps=options.word_timestamps,
             stt_mode=options.mode,
+            diarization=count is not None,
+            num_speakers=None if count is None else count.num_speakers,
+            min_speakers=None if count is None else count.min_speakers,
+            max_speakers=None if count is None else count.max_speakers,
         ).to_dict(),
         actor=actor_of(principal),
         now=time.time(),
@@ -306,6 +311,7 @@ def _event_stream(
     options: TranscribeOptions,
     slot: Slot,
     request: Request,
+    turns: PendingTurns | None,
 ) -> sse.EventStreamResponse:
     info = request_info(request)
 
@@ -316,6 +322,11 @@ def _event_stream(
     def on_done(transcript: Transcript) -> None:
         info.source = transcript.metadata.provider
 
+    def on_close() -> None:
+        if turns is not None:
+            turns.cancel()  # a stream cut off before its end does not wait for the speakers
+        slot.release()
+
     return sse.EventStreamResponse(
         sse.events(
             engine,
@@ -324,6 +335,7 @@ def _event_stream(
             on_error=on_error,
             on_done=on_done,
             slots=state.hub.compute_slots(engine),
+            finish=None if turns is None else turns.label,
         ),
-        on_close=slot.release,
+        on_close=on_close,
     )

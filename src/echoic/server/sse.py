@@ -7,6 +7,11 @@
     data: {"type": "transcript.text.done", "text": "And so my fellow Americans, ask not …",
            "usage": {"type": "tokens", "input_tokens": 550, "output_tokens": 31, …}}
 
+With diarization (``diarization=true`` or ``response_format=diarized_json``), the deltas come
+as decoded, then, once the speakers are known, one ``transcript.text.segment`` event per
+segment (``id``, ``start``, ``end``, ``text``, ``speaker``: OpenAI's event for its diarizing
+model), then the done event.
+
 The deltas concatenate to the done event's ``text``. Each delta is one segment, sent as soon as
 the decoder finishes it, when the engine can report segments as they come (see
 :class:`ProgressiveEngine`); other engines send one delta with the whole text. OpenAI ends the
@@ -32,6 +37,7 @@ from starlette.types import Receive, Scope, Send
 
 from echoic.engines.base import Engine
 from echoic.errors import EchoicError, EngineError
+from echoic.formats import diarized_segment_dict
 from echoic.streaming.scheduler import ComputeSlots
 from echoic.types import Audio, Segment, TranscribeOptions, Transcript, clean_text
 
@@ -106,12 +112,19 @@ async def events(
     on_error: Callable[[EchoicError], dict[str, Any]],
     on_done: Callable[[Transcript], None],
     slots: ComputeSlots | None = None,
+    finish: Callable[[Transcript], Awaitable[Transcript]] | None = None,
 ) -> AsyncIterator[bytes]:
+    """The stream's events; ``finish`` (diarization) turns the decoded transcript into the one
+    the segment events and the done event tell."""
     try:
         async for piece in transcript_pieces(engine, audio, options, slots):
             if isinstance(piece, str):
                 yield encode({"type": "transcript.text.delta", "delta": piece})
             else:
+                if finish is not None:
+                    piece = await finish(piece)
+                    for segment in piece.segments:
+                        yield encode(diarized_segment_dict(segment))
                 on_done(piece)
                 yield encode(
                     {"type": "transcript.text.done", "text": piece.text, "usage": usage(piece)}

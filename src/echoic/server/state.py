@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from fastapi import Request
 
+from echoic.diarize.runner import DiarizerSlot, SpeakerFinder
 from echoic.engines.base import Engine
-from echoic.errors import EchoicError
+from echoic.errors import EchoicError, ModelNotInstalledError
 from echoic.jobs.worker import Worker
 from echoic.server.auth import Principal
 from echoic.server.limits import ModelGates, RateLimiter
@@ -90,6 +91,8 @@ class ServerState:
     owns_store: bool = False
     #: The job workers running in this process.
     workers: list[Worker] = field(default_factory=list)
+    #: The speaker diarizer, loaded by the first request (or job) that diarizes.
+    diarizer: DiarizerSlot = field(default_factory=lambda: DiarizerSlot(_no_diarizer))
 
     def job_store(self) -> Store:
         if self.store is None:
@@ -146,6 +149,10 @@ class ServerState:
             "ready",
             extra={"models": readiness.models, "self_test_s": round(readiness.self_test_s, 3)},
         )
+
+
+def _no_diarizer() -> SpeakerFinder:
+    raise ModelNotInstalledError("This server has no speaker diarizer.")
 
 
 _SELF_TEST_OPTIONS = TranscribeOptions(beam_size=1, temperature=0.0, vad_filter=False)

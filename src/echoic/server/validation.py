@@ -15,6 +15,7 @@ from typing import BinaryIO
 from starlette.datastructures import UploadFile
 
 from echoic.audio import AudioInfo, probe_audio
+from echoic.diarize.types import SpeakerCount
 from echoic.engines.base import Capabilities
 from echoic.errors import AudioTooLargeError, AudioTooLongError, InvalidParameterError
 from echoic.server.schemas import Granularity
@@ -31,7 +32,8 @@ WHISPER_LANGUAGES = frozenset(
         "th tk tl tr tt uk ur uz vi yi yo zh yue"
     ).split()
 )
-STREAMABLE_FORMATS = (ResponseFormat.JSON, ResponseFormat.TEXT)
+STREAMABLE_FORMATS = (ResponseFormat.JSON, ResponseFormat.TEXT, ResponseFormat.DIARIZED_JSON)
+SPEAKER_PARAMS = ("num_speakers", "min_speakers", "max_speakers")
 GRANULARITIES_PARAM = "timestamp_granularities[]"
 MAX_PROMPT_CHARS = 2000  # Whisper reads at most 224 prompt tokens; this is well beyond
 
@@ -53,6 +55,12 @@ class TranscriptionRequest:
     stt_mode: SttMode | None = None
     #: Keep the result as a stored transcript (echoic extension).
     store: bool = False
+    #: Label segments with speakers (echoic extension; ``diarized_json`` implies it), knowing
+    #: as much as these say about how many there are.
+    diarization: bool = False
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
 
     @property
     def include_words(self) -> bool:
@@ -62,6 +70,19 @@ class TranscriptionRequest:
     def include_segments(self) -> bool:
         # OpenAI's default is ["segment"]; asking for words alone leaves segments out.
         return not self.granularities or Granularity.SEGMENT in self.granularities
+
+    @property
+    def speaker_count(self) -> SpeakerCount | None:
+        """What the request says about its speakers; ``None`` without diarization. Raises
+        :class:`InvalidParameterError` for a bad combination (``num_speakers=0``,
+        ``max_speakers`` below ``min_speakers``)."""
+        if not self.diarization:
+            return None
+        return SpeakerCount(
+            num_speakers=self.num_speakers,
+            min_speakers=self.min_speakers,
+            max_speakers=self.max_speakers,
+        )
 
 
 def check_fields(request: TranscriptionRequest) -> TranscriptionRequest:
@@ -82,8 +103,8 @@ def check_fields(request: TranscriptionRequest) -> TranscriptionRequest:
         )
     if request.stream and request.response_format not in STREAMABLE_FORMATS:
         raise InvalidParameterError(
-            f"stream=true sends text events; response_format must be json or text, "
-            f"not {request.response_format.value}.",
+            f"stream=true sends text events; response_format must be json, text or "
+            f"diarized_json, not {request.response_format.value}.",
             param="response_format",
         )
     if request.store and request.stream:
@@ -96,7 +117,30 @@ def check_fields(request: TranscriptionRequest) -> TranscriptionRequest:
         raise InvalidParameterError(
             f"The prompt is longer than {MAX_PROMPT_CHARS} characters.", param="prompt"
         )
-    return replace(request, language=language)
+    diarization = request.diarization or request.response_format is ResponseFormat.DIARIZED_JSON
+    if not diarization:
+        for param in SPEAKER_PARAMS:
+            if getattr(request, param) is not None:
+                raise InvalidParameterError(
+                    f"'{param}' describes the speakers of a diarization: send it with "
+                    "diarization=true (or response_format=diarized_json).",
+                    param=param,
+                )
+    checked = replace(request, language=language, diarization=diarization)
+    checked.speaker_count  # noqa: B018 -- raises for bad speaker counts, before any work
+    return checked
+
+
+def check_diarization(request: TranscriptionRequest, settings: Settings) -> None:
+    """A diarization request on a server that turned diarization off is refused (400)."""
+    if request.diarization and not settings.diarization_enabled:
+        raise InvalidParameterError(
+            "Speaker diarization is turned off on this server (ECHOIC_DIARIZATION_ENABLED): "
+            "send the request without diarization=true or response_format=diarized_json.",
+            param="response_format"
+            if request.response_format is ResponseFormat.DIARIZED_JSON
+            else "diarization",
+        )
 
 
 def transcribe_options(request: TranscriptionRequest, settings: Settings) -> TranscribeOptions:
@@ -107,7 +151,7 @@ def transcribe_options(request: TranscriptionRequest, settings: Settings) -> Tra
         task=request.task,
         prompt=request.prompt or None,
         beam_size=request.beam_size or settings.beam_size,
-        word_timestamps=request.include_words,
+        word_timestamps=request.include_words,  # diarization decodes shared segments again
         vad_filter=settings.vad_filter,
         batched_threshold_s=settings.batched_threshold_s,
         batch_size=settings.batch_size,

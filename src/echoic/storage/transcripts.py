@@ -20,17 +20,10 @@ from echoic.errors import InvalidParameterError, NotFoundError
 from echoic.storage import audit
 from echoic.storage.audit import Event
 from echoic.storage.db import Database
+from echoic.storage.metadata import diarization_of, metadata_dict, metadata_of
 from echoic.storage.records import TranscriptInfo, VersionInfo, new_id
 from echoic.storage.schema import chunks, segments, transcript_versions, transcripts
-from echoic.types import (
-    Fallback,
-    Segment,
-    Task,
-    Transcript,
-    TranscriptMetadata,
-    Word,
-    build_transcript,
-)
+from echoic.types import Diarization, Segment, Task, Transcript, Word, build_transcript
 
 
 def create(
@@ -96,7 +89,7 @@ def add_version(
             engine=meta.engine,
             model=meta.model,
             options=options,
-            metadata=_metadata_dict(meta),
+            metadata=metadata_dict(transcript),
             created_at=now,
         )
     )
@@ -147,27 +140,6 @@ def add_version(
         .values(current_version=version, updated_at=now)
     )
     return version
-
-
-def _metadata_dict(meta: TranscriptMetadata) -> dict[str, Any]:
-    body = dataclasses.asdict(meta)
-    body["fallback"] = None if meta.fallback is None else [f.to_dict() for f in meta.fallback]
-    return body
-
-
-def _metadata_of(body: dict[str, Any]) -> TranscriptMetadata:
-    known = {f.name for f in dataclasses.fields(TranscriptMetadata)}
-    values = {k: v for k, v in body.items() if k in known}
-    fallback = values.pop("fallback", None)
-    return TranscriptMetadata(
-        **values,
-        fallback=None
-        if fallback is None
-        else tuple(
-            Fallback(from_tier=f["from"], to_tier=f["to"], reason=f["reason"], detail=f["detail"])
-            for f in fallback
-        ),
-    )
 
 
 class TranscriptRepo:
@@ -222,7 +194,8 @@ class TranscriptRepo:
             duration=version_info.duration_s,
             segments=tuple(segs),
             task=Task(row["task"]),
-            metadata=_metadata_of(version_info.metadata),
+            metadata=metadata_of(version_info.metadata),
+            diarization=diarization_of(version_info.metadata),
         )
         return info, version_info, transcript
 
@@ -294,6 +267,9 @@ class TranscriptRepo:
             task=transcript.task,
             metadata=transcript.metadata,
         )
+        if transcript.diarization is not None:  # still diarized; speakers may have been renamed
+            named = {s.speaker for s in new.segments if s.speaker is not None}
+            new = dataclasses.replace(new, diarization=Diarization(speakers=len(named)))
         with self.db.write() as conn:
             version = add_version(
                 conn,

@@ -15,16 +15,18 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from echoic.errors import ModelError
 from echoic.types import Audio
 
 Vector = npt.NDArray[np.float32]
 
 
+@runtime_checkable
 class UtteranceEmbedder(Protocol):
     """What a live stream needs of a diarizer (:class:`~echoic.diarize.diarizer.Diarizer`):
     thread-safe and blocking."""
@@ -75,5 +77,21 @@ def installed_voice_encoder(models_dir: Path) -> SpeakerEmbeddings:
         from echoic.diarize.diarizer import load_diarizer
 
         return load_diarizer(models_dir)
+
+    return SpeakerEmbeddings(load)
+
+
+def embeddings_of(get: Callable[[], object]) -> SpeakerEmbeddings:
+    """Embeddings from the diarizer ``get`` returns (a server's
+    :class:`~echoic.diarize.runner.DiarizerSlot`: loaded on first use, for requests and live
+    streams alike), which must embed utterances."""
+
+    def load() -> UtteranceEmbedder:
+        diarizer = get()
+        if not isinstance(diarizer, UtteranceEmbedder):
+            raise ModelError(
+                f"this server's diarizer ({type(diarizer).__name__}) cannot label live streams"
+            )
+        return diarizer
 
     return SpeakerEmbeddings(load)
