@@ -79,6 +79,19 @@ def test_a_final_without_an_embedding_keeps_the_previous_speaker() -> None:
     assert [f["speaker"] for f in driver.of(EventType.FINAL)] == [None, "SPEAKER_00", "SPEAKER_00"]
 
 
+def test_a_final_without_words_opens_no_speaker() -> None:
+    driver = Driver(DIARIZED)
+    requests = utterances(driver, 3)
+    answer(driver, requests[0], "hello", utterance(0, 0))
+    answer(driver, requests[1], "", utterance(2, 1))  # noise: a voice of its own, but no words
+    answer(driver, requests[2], "and you", utterance(1, 2))
+    assert [f["speaker"] for f in driver.of(EventType.FINAL)] == [
+        "SPEAKER_00",
+        "SPEAKER_00",
+        "SPEAKER_01",
+    ]
+
+
 def test_max_speakers_bounds_the_labels() -> None:
     driver = Driver(replace(DIARIZED, max_speakers=1))
     requests = utterances(driver, 2)

@@ -667,6 +667,8 @@ class StreamSession:
         result = utterance.final_result
         assert result is not None
         speakers = self._speakers  # finals leave in utterance order: labels are assigned in it
+        # A final without words heard noise (a cough, a door): its "voice" is no speaker's.
+        embedding = result.embedding if transcript.text.strip() else None
         return self._stamp(
             EventType.FINAL,
             now,
@@ -675,7 +677,7 @@ class StreamSession:
                 transcript,
                 model=self.model,
                 diarized=speakers is not None,
-                speaker=speakers.assign(result.embedding) if speakers is not None else None,
+                speaker=speakers.assign(embedding) if speakers is not None else None,
             ),
             latency=final_latency(utterance, result, now),
         )
