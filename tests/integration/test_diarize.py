@@ -21,9 +21,10 @@ from echoic.diarize.weights import (
     install_voice_encoder,
     resolve_voice_encoder,
 )
+from echoic.diarize.words import engine_words_sync
 from echoic.engines.models import copy_from_carriers
 from echoic.errors import ModelCorruptError, ModelNotInstalledError
-from echoic.types import Audio
+from echoic.types import Audio, TranscribeOptions
 from tests.audio_factory import read_wav
 from tests.speech import JFK_PATH, LJ001_0001_PATH, LS_367_130732_0005_PATH
 
@@ -122,3 +123,22 @@ def test_install_converts_checks_and_detects_damage(tmp_path: Path) -> None:
         resolve_voice_encoder(tmp_path)
     install_voice_encoder(tmp_path, log=lambda _msg: None)  # a damaged copy is replaced
     resolve_voice_encoder(tmp_path)
+
+
+def test_aligned_words_match_the_decoders_own_word_timings(tiny: Any, shared_dir: Path) -> None:
+    audio = _speech(shared_dir, JFK_PATH)
+    plain = tiny.transcribe_sync(audio, TranscribeOptions())
+    timed = tiny.transcribe_sync(audio, TranscribeOptions(word_timestamps=True))
+    segment = plain.segments[0]
+    clip = audio[int(segment.start * 16000) : int(segment.end * 16000)]
+    words = engine_words_sync(tiny, TranscribeOptions())(clip, segment, plain.language)
+    (aligned,) = words.segments
+    assert aligned.text == segment.text  # aligned, not decoded again
+    assert aligned.words is not None
+    reference = [w for w in timed.words or () if w.start < segment.end]
+    assert [w.word for w in aligned.words] == [w.word for w in reference]
+    for got, want in zip(aligned.words, reference, strict=True):
+        assert (
+            abs(got.start + segment.start - want.start) < 0.1
+        )  # a few 20 ms frames: another window
+        assert abs(got.end + segment.start - want.end) < 0.1

@@ -210,3 +210,18 @@ def test_clips_with_words_take_their_segments_place() -> None:
         ("SPEAKER_00", "shared"),
         ("SPEAKER_01", "by two"),
     ]
+
+
+def test_pieces_keep_the_segments_own_spelling() -> None:
+    words = _words(
+        (" a", 0.0, 0.2), (" lower", 0.2, 0.5), ("-case", 0.5, 0.8), (" word.", 1.5, 1.9)
+    )
+    transcript = _transcript(
+        Segment(id=0, start=0.0, end=2.0, text="a lower-case word.", words=words)
+    )
+    turns = SpeakerTurns(
+        turns=(Turn(start=0.0, end=1.0, speaker="X"), Turn(start=1.2, end=2.0, speaker="Y"))
+    )
+    labelled = label_transcript(transcript, turns)
+    assert [s.text for s in labelled.segments] == ["a lower-case", "word."]
+    assert labelled.text == transcript.text

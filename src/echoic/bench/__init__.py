@@ -6,7 +6,7 @@
     print_report(result)
     json_path, png_path = save_report(result)
 
-Needs the ``bench`` extra (jiwer, whisper-normalizer, matplotlib).
+Needs the ``bench`` extra (jiwer, whisper-normalizer, matplotlib; pyannote.metrics for DER).
 """
 
 from echoic.bench.engine import LoadedEngine, load_engine

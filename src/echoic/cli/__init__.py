@@ -5,6 +5,7 @@ Bad input ends in one line on stderr (``error: …``) and a non-zero exit, never
 
 from echoic.cli import (
     bench,
+    bench_diarization,
     bench_sessions,
     bench_turns,
     db,
@@ -20,6 +21,7 @@ from echoic.cli.app import cli
 
 __all__ = [
     "bench",
+    "bench_diarization",
     "bench_sessions",
     "bench_turns",
     "cli",

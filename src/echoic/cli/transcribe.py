@@ -24,6 +24,7 @@ from echoic.cli.app import (
 )
 from echoic.diarize.runner import diarizer_slot, with_speakers_sync
 from echoic.diarize.types import SpeakerCount
+from echoic.diarize.words import engine_words_sync
 from echoic.engines.base import ProgressCallback
 from echoic.errors import EchoicError, InvalidParameterError
 from echoic.formats import format_transcript
@@ -143,10 +144,7 @@ def transcribe(
     if temperature is not None:
         options = replace(options, temperature=temperature)
     engine = engine_pool(settings, device, compute_type, cpu_threads).get(model or settings.model)
-    clip_options = replace(options, word_timestamps=True, batched=False)
-
-    def words_for(clip: Audio) -> Transcript:  # a segment two speakers share, again with words
-        return engine.transcribe_sync(clip, clip_options)
+    words_for = engine_words_sync(engine, options)  # for the segments two speakers share
 
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)

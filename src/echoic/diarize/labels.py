@@ -117,22 +117,42 @@ def _split(segment: Segment, finder: _TurnFinder) -> list[Segment]:
             runs.append((who, [word]))
     if len(runs) == 1:
         return [replace(segment, speaker=runs[0][0])]
+    spans = _word_spans(segment.text, segment.words)
     pieces = []
+    first = 0
     for i, (who, words) in enumerate(runs):
+        last = first + len(words) - 1
+        if spans is not None:
+            text = segment.text[spans[first][0] : spans[last][1]]
+        else:
+            text = " ".join(w.word for w in words)
         pieces.append(
             replace(
                 segment,
                 start=segment.start if i == 0 else words[0].start,
                 end=segment.end if i == len(runs) - 1 else words[-1].end,
-                text=clean_text(
-                    "".join(w.word if w.word[:1].isspace() else f" {w.word}" for w in words)
-                ),
+                text=clean_text(text),
                 words=tuple(words),
                 tokens=(),  # a piece's tokens cannot be told apart from its neighbour's
                 speaker=who,
             )
         )
+        first = last + 1
     return pieces
+
+
+def _word_spans(text: str, words: tuple[Word, ...]) -> list[tuple[int, int]] | None:
+    """Where each word lies in ``text`` (so that a piece keeps the segment's own spelling and
+    spacing, "lower-case" included); ``None`` when the words do not spell the text."""
+    spans = []
+    cursor = 0
+    for word in words:
+        at = text.find(word.word, cursor)
+        if at < 0:
+            return None
+        spans.append((at, at + len(word.word)))
+        cursor = at + len(word.word)
+    return spans
 
 
 class _TurnFinder:

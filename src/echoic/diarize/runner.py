@@ -3,9 +3,10 @@
 The diarizer needs only the audio, so it runs on a thread while the engine transcribes; its
 turns then label the transcript (:func:`~echoic.diarize.labels.label_transcript`), which needs
 word timings to split a segment where the speaker changes. Rather than ask the whole
-transcription for them (a third more decoding), callers pass ``words_for``: the segments that
-two speakers share (:func:`~echoic.diarize.labels.needs_words`) are decoded again, alone, with
-word timings, and put in place. A transcript with words already (the client asked) needs none.
+transcription for them (a third more decoding), callers pass ``words_for``
+(:mod:`echoic.diarize.words`): the segments that two speakers share
+(:func:`~echoic.diarize.labels.needs_words`) get word timings, aligned or decoded again, and are
+put in place. A transcript with words already (the client asked) needs none.
 
 One diarizer serves a whole process: :class:`DiarizerSlot` loads it on first use (a server
 that never diarizes never reads the voice encoder's weights) and keeps it.
@@ -22,11 +23,9 @@ from typing import Protocol
 from echoic.diarize.diarizer import load_diarizer
 from echoic.diarize.labels import label_transcript, needs_words, with_clip_words
 from echoic.diarize.types import SpeakerCount, SpeakerTurns
+from echoic.diarize.words import SyncWordsFor, WordsFor
 from echoic.settings import Settings
 from echoic.types import SAMPLE_RATE, Audio, Transcript
-
-#: Transcribes one clip of the audio with word timings (the same engine and options).
-WordsFor = Callable[[Audio], Awaitable[Transcript]]
 
 
 class SpeakerFinder(Protocol):
@@ -85,7 +84,12 @@ async def labelled(
     shared = [] if words_for is None else needs_words(transcript, turns)
     if words_for is not None and shared:
         segments = transcript.segments
-        clips = [await words_for(_clip(audio, segments[i].start, segments[i].end)) for i in shared]
+        clips = [
+            await words_for(
+                _clip(audio, segments[i].start, segments[i].end), segments[i], transcript.language
+            )
+            for i in shared
+        ]
         transcript = with_clip_words(transcript, dict(zip(shared, clips, strict=True)))
     return label_transcript(transcript, turns)
 
@@ -146,7 +150,7 @@ def with_speakers_sync(
     audio: Audio,
     diarizer: SpeakerFinder,
     count: SpeakerCount,
-    words_for: Callable[[Audio], Transcript] | None = None,
+    words_for: SyncWordsFor | None = None,
 ) -> Transcript:
     """:func:`with_speakers` for blocking callers (the CLI): ``transcribe()`` on this thread,
     the diarizer on another."""
@@ -158,7 +162,14 @@ def with_speakers_sync(
         shared = [] if words_for is None else needs_words(transcript, turns)
         if words_for is not None and shared:
             segments = transcript.segments
-            clips = {i: words_for(_clip(audio, segments[i].start, segments[i].end)) for i in shared}
+            clips = {
+                i: words_for(
+                    _clip(audio, segments[i].start, segments[i].end),
+                    segments[i],
+                    transcript.language,
+                )
+                for i in shared
+            }
             transcript = with_clip_words(transcript, clips)
         return label_transcript(transcript, turns)
     finally:

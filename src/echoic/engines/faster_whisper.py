@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from echoic.engines.align import align_tokens
 from echoic.engines.base import Capabilities, Health, LanguageGuess, ProgressCallback
 from echoic.engines.gate import ChunkGate, chunk_slots
 from echoic.engines.models import ResolvedModel
@@ -216,6 +217,29 @@ class FasterWhisperEngine:
             self.transcribe_sync, audio, options, queued_at=queued, on_segment=on_segment
         )
         return await self._off_loop(call)
+
+    async def align_words(
+        self, audio: Audio, tokens: Sequence[int], language: str | None
+    ) -> tuple[Word, ...]:
+        """Word timings of a segment's ``tokens`` in ``audio`` (its clip, at most 30 s), by
+        alignment rather than a second decode (:mod:`echoic.engines.align`); one chunk call."""
+
+        def call(gate: ChunkGate | None = None) -> tuple[Word, ...]:
+            with contextlib.nullcontext() if gate is None else gate.chunk():
+                try:
+                    return align_tokens(self._model, audio, tokens, language)
+                except (RuntimeError, ValueError) as exc:
+                    raise EngineError(f"word alignment failed in {self.name}: {exc}") from exc
+
+        loop = asyncio.get_running_loop()
+        slots = chunk_slots.get()
+        if slots is None:
+            return await loop.run_in_executor(self._executor, call)
+        gate = ChunkGate(slots, loop)
+        try:
+            return await loop.run_in_executor(self._background_executor, partial(call, gate))
+        finally:
+            gate.close()
 
     async def _off_loop(self, call: Callable[..., Transcript]) -> Transcript:
         """Run ``call`` on an inference thread; under :data:`chunk_slots`, on a background

@@ -33,11 +33,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from echoic.audio import decode_audio
 from echoic.diarize.runner import DiarizerSlot, SpeakerFinder, with_speakers
+from echoic.diarize.words import engine_words
 from echoic.engines.base import Engine
 from echoic.errors import EchoicError, InvalidParameterError, JobCancelledError, LeaseLostError
 from echoic.jobs.ingest import FetchCancelled, UrlPolicy, fetch_media
@@ -255,11 +256,7 @@ class Worker:
             transcribing = engine.transcribe(audio, decode_options, progress=report)
             if diarizer is None or count is None:
                 return await transcribing
-            clip_options = replace(decode_options, word_timestamps=True, batched=False)
-
-            async def words_for(clip: Audio) -> Transcript:
-                return await engine.transcribe(clip, clip_options)
-
+            words_for = engine_words(engine, decode_options)
             return await with_speakers(transcribing, audio, diarizer, count, words_for)
 
     def _diarizer_get(self) -> SpeakerFinder:

@@ -27,6 +27,7 @@ from fastapi.responses import Response
 from echoic.audio import decode_audio
 from echoic.diarize.runner import PendingTurns
 from echoic.diarize.types import SpeakerCount
+from echoic.diarize.words import engine_words
 from echoic.engines.base import Engine
 from echoic.errors import EchoicError
 from echoic.formats import format_transcript
@@ -220,12 +221,8 @@ async def _transcribe(
         )
         turns = None
         if diarizer is not None and count is not None:
-            clip_options = replace(options, word_timestamps=True, batched=False)
-
-            async def words_for(clip: Audio) -> Transcript:
-                with state.hub.compute_slots(engine).background():
-                    return await engine.transcribe(clip, clip_options)
-
+            slots = state.hub.compute_slots(engine)
+            words_for = engine_words(engine, options, slots.background)
             turns = PendingTurns(diarizer, audio, count, words_for)
         if fields.stream:
             response = _event_stream(state, engine, audio, options, slot, request, turns)
