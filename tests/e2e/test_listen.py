@@ -8,8 +8,12 @@ from typing import Any
 
 import pytest
 
+from echoic.bench.stream_clients import pcm16
 from echoic.bench.text import count_errors
+from tests.audio_factory import wav_bytes
 from tests.e2e.test_cli import jfk_wav, run
+from tests.e2e.test_listen_diarization import VOICES
+from tests.integration.test_ws_diarization import check_speakers, conversation
 from tests.speech import JFK
 
 pytestmark = pytest.mark.slow
@@ -62,4 +66,47 @@ def test_a_confirming_model_in_single_mode_is_a_usage_error(jfk_wav: Path) -> No
     assert done.stdout == ""
     assert done.stderr.strip().startswith("error: ")
     assert "speculative" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_diarize_labels_the_finals_of_a_conversation_by_voice(
+    shared_dir: Path, tmp_path: Path
+) -> None:
+    audio, spans = conversation(shared_dir, VOICES)
+    path = tmp_path / "conversation.wav"
+    path.write_bytes(wav_bytes(pcm16(audio)))
+    done = run("listen", "--input", path, "--json", "--diarize")
+    assert done.returncode == 0, done.stderr
+    events = events_of(done.stdout)
+    assert events[0]["diarization"] is True
+    check_speakers([e for e in events if e["type"] == "final"], spans)
+
+    plain = run("listen", "--input", path, "--diarize", "--max-speakers", "2")
+    assert plain.returncode == 0, plain.stderr
+    lines = plain.stdout.splitlines()
+    assert lines
+    assert {line.split(": ", 1)[0] for line in lines} == {"SPEAKER_00", "SPEAKER_01"}
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--max-speakers", "2"], {}, "--max-speakers needs --diarize"),
+        (["--diarize"], {"ECHOIC_MODELS_DIR": "{tmp}"}, "echoic models install voice-encoder"),
+    ],
+)
+def test_diarize_usage_errors_are_one_line(
+    jfk_wav: Path, tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    done = run(
+        "listen",
+        "--input",
+        jfk_wav,
+        *args,
+        env={k: v.format(tmp=tmp_path) for k, v in env.items()},
+    )
+    assert done.returncode in (1, 2)
+    assert done.stdout == ""
+    assert done.stderr.strip().startswith("error: ")
+    assert message in done.stderr
     assert "Traceback" not in done.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from rich.console import Console
 from echoic.bench.stream import StreamBenchOptions, StreamBenchResult, run_stream_bench
 from echoic.bench.stream_report import print_stream_table, write_stream_report
 from echoic.engines.faster_whisper import DeviceConfig
+from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import EventType
 
 pytestmark = pytest.mark.slow
@@ -108,3 +110,26 @@ def test_stream_report_files(result: StreamBenchResult, tmp_path: Path) -> None:
     table = console.file.getvalue()  # type: ignore[attr-defined]
     assert "session_01" in table
     assert "final (s after speech end)" in table
+
+
+def test_a_diarized_bench_labels_the_finals_and_logs_the_speaker_wait(
+    models_dir: Path, eval_dir: Path
+) -> None:
+    session = eval_dir / "sessions" / "session_01.wav"
+    options = StreamBenchOptions(
+        sessions=(session,),
+        models_dir=models_dir,
+        model="tiny.en",
+        realtime=False,
+        device=DeviceConfig(device="cpu"),
+        compare_batch=False,
+        stream=replace(StreamConfig(), diarization=True),
+    )
+    (run,) = run_stream_bench(options).runs
+    finals = [r.event.data for r in run.events if r.type is EventType.FINAL]
+    assert len(finals) >= 6
+    # session_01: 1688, 367, 2033, 1688, 533 (three finals), 1688.
+    speakers = [f["speaker"] for f in finals]
+    assert speakers[:4] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02", "SPEAKER_00"]
+    assert speakers[-1] == "SPEAKER_00"
+    assert all(isinstance(r["speaker_wait_ms"], int) for r in run.records)

@@ -25,7 +25,7 @@ from echoic.errors import EngineError
 from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.live import LiveStream
-from echoic.streaming.runner import Control, RunnerConfig, StreamAborted
+from echoic.streaming.runner import Control, Embed, RunnerConfig, StreamAborted
 from echoic.streaming.scheduler import ModelScheduler
 from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions, Transcript
 from echoic.vad import EnergyVad, SpeechDetector, VadConfig
@@ -63,6 +63,13 @@ class Client:
 
     async def wait_for(self, type_: EventType) -> None:
         while not self.of(type_):
+            self._arrived.clear()
+            await self._arrived.wait()
+
+    async def wait_for_more(self) -> None:
+        """Until the next event arrives."""
+        seen = len(self.events)
+        while len(self.events) == seen:
             self._arrived.clear()
             await self._arrived.wait()
 
@@ -104,6 +111,7 @@ def stream(
     runner_config: RunnerConfig | None = None,
     detector: SpeechDetector | None = None,
     clock: Clock | None = None,
+    embed: Embed | None = None,
 ) -> LiveStream:
     return LiveStream(
         scheduler,
@@ -114,6 +122,7 @@ def stream(
         session_id="live-1",
         model="scripted",
         clock=clock,
+        embed=embed,
     )
 
 

@@ -25,6 +25,7 @@ from echoic.settings import Settings
 from echoic.streaming.events import Event
 from echoic.streaming.hub import StreamHub
 from echoic.streaming.protocol import MAX_FRAME_BYTES
+from echoic.streaming.speakers import SpeakerEmbeddings
 from tests.speech import JFK_PATH
 
 CHUNK = 640  # 20 ms of 16 kHz
@@ -55,6 +56,8 @@ def make_app(
     authenticate: Any = None,
     max_streams: int | None = None,
     idle_timeout_s: float = 30.0,
+    settings: Settings | None = None,
+    speakers: SpeakerEmbeddings | None = None,
 ) -> tuple[FastAPI, CountingMetrics, StreamHub]:
     table = engines or _engines()
 
@@ -76,12 +79,12 @@ def make_app(
             streams["open"] -= 1
 
     metrics = CountingMetrics()
-    hub = StreamHub(engine)
+    hub = StreamHub(engine, speakers=speakers)
     app = FastAPI()
     app.include_router(ws.router)
     app.state.echoic = SimpleNamespace(
         ws_deps=ws.WsDeps(
-            settings=Settings(model="tiny.en"),
+            settings=settings or Settings(model="tiny.en"),
             hub=hub,
             providers=Providers(
                 ProvidersConfig(), local=lambda m, _d: engine(m), local_device="cpu", cloud=None

@@ -64,8 +64,9 @@ from echoic.engines.registry import EnginePool
 from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.live import LiveStream, file_chunks, stream_language
-from echoic.streaming.runner import StreamAborted
+from echoic.streaming.runner import Embed, StreamAborted
 from echoic.streaming.scheduler import DEFAULT_MAX_BATCH, Schedulers, SchedulerStats
+from echoic.streaming.speakers import installed_voice_encoder
 from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions
 from echoic.vad.silero import SileroVad
 
@@ -361,6 +362,10 @@ async def _stream_all(
     audio = {s.name: decode_audio(s.audio) for s in sessions}
     detector = SileroVad()
     schedulers = models.schedulers()
+    speakers = None
+    if models.config.diarization:  # loaded (and warmed) before t0, as a server's first stream
+        speakers = installed_voice_encoder(options.models_dir)
+        await speakers.embed(audio[sessions[0].name][: 3 * SAMPLE_RATE])
     try:
         await warm_up(models, detector, sessions[0], audio[sessions[0].name])
         runs: list[SessionRun] = []
@@ -378,6 +383,7 @@ async def _stream_all(
                         models.config,
                         repeat=repeat,
                         records=records,
+                        embed=speakers.embed if speakers is not None else None,
                     )
                     run = replace(
                         run,
@@ -390,6 +396,8 @@ async def _stream_all(
         return runs
     finally:
         await schedulers.aclose()
+        if speakers is not None:
+            speakers.close()
 
 
 async def warm_up(
@@ -416,6 +424,7 @@ async def stream_session(
     *,
     repeat: int,
     records: list[dict[str, Any]],
+    embed: Embed | None = None,
 ) -> SessionRun:
     """Feed one session through a new live stream on ``schedulers``; several may run at once.
 
@@ -435,6 +444,7 @@ async def stream_session(
         detector=detector.fork(),
         config=config,
         model=options.confirming_model,
+        embed=embed,
     )
     aborted: str | None = None
     try:

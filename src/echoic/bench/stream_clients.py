@@ -10,7 +10,7 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import av
@@ -102,14 +102,23 @@ async def _until_answered(
 
 
 async def stream_listen(
-    ws_url: str, audio: Audio, chunk_ms: int, settle_s: float
+    ws_url: str,
+    audio: Audio,
+    chunk_ms: int,
+    settle_s: float,
+    *,
+    start: Mapping[str, Any] | None = None,
 ) -> tuple[list[Arrival], list[float]]:
+    """``audio`` through ``/v1/listen`` in real time; ``start``: more fields of the ``start``
+    message (``{"diarization": True}``)."""
     arrivals: list[Arrival] = []
     sent: list[float] = []
     pcm = pcm16(audio)
     async with websockets.connect(f"{ws_url}/v1/listen", max_size=None) as socket:
         receiver = asyncio.create_task(_receive(socket, arrivals))
-        await socket.send(json.dumps({"type": "start", "sample_rate": SAMPLE_RATE}))
+        await socket.send(
+            json.dumps({"type": "start", "sample_rate": SAMPLE_RATE, **(start or {})})
+        )
         await _until_answered(receiver, arrivals, "ready", "/v1/listen")
         await _paced(pcm, SAMPLE_RATE, chunk_ms, socket.send, sent)
         await socket.send(json.dumps({"type": "stop"}))

@@ -333,6 +333,12 @@ def _decode_settings(
     help="Drafts of several streams one batched call runs at most; 1: one by one "
     "(default: ECHOIC_DRAFT_BATCH, 8).",
 )
+@click.option(
+    "--diarize",
+    is_flag=True,
+    help="Label finals with speakers, as a stream with diarization: true does (its cost on "
+    "final latency).",
+)
 @click.option("--realtime/--fast", default=True, show_default=True, help="Pace by the wall clock.")
 @click.option("--chunk-ms", type=click.IntRange(5, 1000), default=20, show_default=True)
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True)
@@ -365,6 +371,7 @@ def bench_stream(
     sweep_all: bool,
     stagger: bool,
     draft_batch: int | None,
+    diarize: bool,
     realtime: bool,
     chunk_ms: int,
     repeat: int,
@@ -381,6 +388,7 @@ def bench_stream(
     echoic bench stream --mode speculative               # the same comparison
     echoic bench stream --concurrency 1,2,4,8            # largest K real-time streams that hold
     echoic bench stream --concurrency 4,8,12 --stagger   # the same, streams not in lockstep
+    echoic bench stream --diarize                        # finals labelled with speakers
     """
     from echoic.bench import default_report_path
     from echoic.bench.stream import StreamBenchOptions, run_stream_bench
@@ -390,6 +398,8 @@ def bench_stream(
     compare = compare or mode == "speculative"
     if compare and concurrency is not None:
         raise click.UsageError("--compare and --concurrency are separate runs; give one")
+    if diarize and (compare or concurrency is not None):
+        raise click.UsageError("--diarize measures one configuration: drop --compare/--concurrency")
     overrides = (draft_beam, draft_pad, final_beam, final_pad)
     if compare and (
         confirm_model is not None or model is not None or any(o is not None for o in overrides)
@@ -420,6 +430,7 @@ def bench_stream(
             defaults,
             skip_confirm_logprob=skip_confirm_logprob,
             vad=_turn_vad(defaults.vad, silence_ms, end_of_sentence_ms, mid_sentence_ms),
+            diarization=diarize,
         ),
     )
     if compare:
@@ -434,6 +445,7 @@ def bench_stream(
         )
         print_stream_table(result)
         name = f"{model}-{confirm_model}" if confirm_model else model
+        name += "-diarized" if diarize else ""
         json_path, png_path = write_stream_report(
             result, out or default_report_path("stream", name)
         )

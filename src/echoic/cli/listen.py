@@ -1,7 +1,8 @@
 """``echoic listen``: live transcription of a file (optionally at real-time pace) or a microphone.
 
 On a terminal, drafts are shown dim and rewritten in place; each confirmed utterance is printed
-bright on its own line. ``--json`` prints every event as one JSON line instead.
+bright on its own line (after its speaker with ``--diarize``). ``--json`` prints every event as
+one JSON line instead.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import json
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from echoic.cli.app import (
     reports_errors,
     settings_of,
 )
+from echoic.diarize.types import MAX_SPEAKERS
 from echoic.engines.faster_whisper import FasterWhisperEngine
 from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event, EventType
@@ -36,6 +39,7 @@ from echoic.streaming.live import LiveStream, file_chunks, stream_language
 from echoic.streaming.modes import StreamMode, stream_models
 from echoic.streaming.runner import StreamAborted
 from echoic.streaming.scheduler import Schedulers
+from echoic.streaming.speakers import SpeakerEmbeddings, installed_voice_encoder
 from echoic.types import SAMPLE_RATE
 from echoic.vad.detector import SpeechDetector
 from echoic.vad.energy import EnergyVad
@@ -73,7 +77,12 @@ class LiveView:
         elif event.type is EventType.FINAL:
             self._draft = Text()
             if data["text"]:
-                self._live.console.print(Text(str(data["text"]), style="bold bright_white"))
+                self._live.console.print(
+                    Text.assemble(
+                        (_speaker_prefix(data), "cyan"),
+                        (str(data["text"]), "bold bright_white"),
+                    )
+                )
         elif event.type in (EventType.WARNING, EventType.ERROR):
             detail = data.get("detail") or data.get("message")
             self._live.console.print(Text(f"[{data['code']}] {detail}", style="yellow"))
@@ -121,6 +130,17 @@ class LiveView:
     help="Speech detector (energy: no model needed).",
 )
 @click.option("--drafts/--no-drafts", default=True, help="Interim (draft) results.")
+@click.option(
+    "--diarize",
+    is_flag=True,
+    help="Label each final with its speaker (needs echoic models install voice-encoder).",
+)
+@click.option(
+    "--max-speakers",
+    type=click.IntRange(1, MAX_SPEAKERS),
+    default=None,
+    help="With --diarize: at most this many speakers.",
+)
 @device_options
 @click.pass_context
 @reports_errors
@@ -137,6 +157,8 @@ def listen(
     as_json: bool,
     vad: str,
     drafts: bool,
+    diarize: bool,
+    max_speakers: int | None,
     device: str | None,
     compute_type: str | None,
     cpu_threads: int | None,
@@ -144,7 +166,13 @@ def listen(
     """Live transcription with drafts and confirmed text, from a file or the microphone."""
     if (input_path is None) == (not mic):
         fail("give exactly one of --input FILE or --mic", EXIT_BAD_INPUT)
+    if max_speakers is not None and not diarize:
+        fail("--max-speakers needs --diarize", EXIT_BAD_INPUT)
     settings = settings_of(ctx)
+    speakers = None
+    if diarize:  # a missing voice encoder fails here, before any model loads
+        speakers = installed_voice_encoder(settings.models_dir)
+        speakers.load()
     audio = None
     if input_path is not None:
         audio = decode_audio(input_path, max_duration_s=settings.max_duration_s)
@@ -160,13 +188,27 @@ def listen(
         interim_results=drafts,
         confirm_interval_ms=confirm_interval_ms if models.speculative else None,
     ).with_language(stream_language(language, engines))
+    config = replace(config, diarization=diarize, max_speakers=max_speakers)
     detector: SpeechDetector = SileroVad() if vad == "silero" else EnergyVad()
     try:
-        asyncio.run(_listen(engines, config, detector, audio, realtime=realtime, as_json=as_json))
+        asyncio.run(
+            _listen(
+                engines,
+                config,
+                detector,
+                audio,
+                realtime=realtime,
+                as_json=as_json,
+                speakers=speakers,
+            )
+        )
     except StreamAborted as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         pass
+    finally:
+        if speakers is not None:
+            speakers.close()
 
 
 async def _listen(
@@ -177,6 +219,7 @@ async def _listen(
     *,
     realtime: bool,
     as_json: bool,
+    speakers: SpeakerEmbeddings | None = None,
 ) -> None:
     schedulers = Schedulers.of(engines[0], engines[-1])
     console = Console(highlight=False)
@@ -189,7 +232,7 @@ async def _listen(
         elif view is not None:
             view.show(event)
         elif event.type is EventType.FINAL and event.data["text"]:
-            click.echo(str(event.data["text"]))
+            click.echo(_speaker_prefix(event.data) + str(event.data["text"]))
         elif event.type in (EventType.WARNING, EventType.ERROR):
             detail = event.data.get("detail") or event.data.get("message")
             click.echo(f"[{event.data['code']}] {detail}", err=True)
@@ -198,6 +241,7 @@ async def _listen(
         "models": [e.model_name for e in engines],
         "mode": config.mode.value,
         "config": {"realtime": realtime},
+        "diarization": config.diarization,
     }
     with view or contextlib.nullcontext():
         try:
@@ -208,6 +252,7 @@ async def _listen(
                 config=config,
                 model=engines[-1].model_name,
                 ready=ready,
+                embed=speakers.embed if speakers is not None else None,
             ) as stream:
                 if audio is not None:
                     async for chunk in file_chunks(audio, chunk_ms=CHUNK_MS, realtime=realtime):
@@ -219,6 +264,12 @@ async def _listen(
                     await _microphone(stream)
         finally:
             await schedulers.aclose()
+
+
+def _speaker_prefix(final: Any) -> str:
+    """``SPEAKER_00: `` before a diarized final's text (nothing before the first voice)."""
+    speaker = final.get("speaker")
+    return f"{speaker}: " if speaker else ""
 
 
 async def _microphone(stream: LiveStream) -> None:

@@ -15,10 +15,9 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.cluster import AgglomerativeClustering
 
-from echoic.diarize.types import SpeakerCount, speaker_name
+from echoic.diarize.types import DEFAULT_THRESHOLD, SpeakerCount, speaker_name
 
-#: Cosine distance at which two groups of windows stop being one voice (see module docstring).
-DEFAULT_THRESHOLD = 0.4
+__all__ = ["DEFAULT_THRESHOLD", "cluster_embeddings"]
 
 
 def cluster_embeddings(

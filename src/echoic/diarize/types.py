@@ -16,6 +16,10 @@ from echoic.errors import InvalidParameterError
 
 #: The most speakers one request may ask for or allow.
 MAX_SPEAKERS = 32
+#: Cosine distance at which two groups of windows stop being one voice, by average linkage
+#: (:mod:`echoic.diarize.cluster` explains the choice; here so that live streams, which cluster
+#: online, need not import scikit-learn).
+DEFAULT_THRESHOLD = 0.4
 
 
 def speaker_name(index: int) -> str:

@@ -51,6 +51,7 @@ from echoic.storage.keys import KeyStore
 from echoic.storage.store import Store, open_store
 from echoic.streaming.events import Event
 from echoic.streaming.hub import StreamHub
+from echoic.streaming.speakers import embeddings_of
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,7 @@ def _build_state(
         models.engine_sync,
         on_wait=lambda model, kind, seconds: metrics.decode_waited(model, kind.value, seconds),
         max_batch=settings.draft_batch,
+        speakers=embeddings_of(diarizer.get),  # the requests' diarizer: one voice encoder
     )
     gates = ModelGates(settings.model_concurrency, settings.model_queue_timeout_s)
     metrics.add_queue_source(gates.depths)

@@ -24,7 +24,12 @@ from typing import Any
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from echoic.errors import EchoicError, RateLimitedError, UnauthorizedError
+from echoic.errors import (
+    EchoicError,
+    InvalidParameterError,
+    RateLimitedError,
+    UnauthorizedError,
+)
 from echoic.routing import Providers
 from echoic.settings import Settings
 from echoic.streaming.config import StreamConfig
@@ -236,6 +241,8 @@ class Connection:
                 default_confirm_model=settings.confirm_model,
             )
             mode = self.deps.providers.check_mode(start.stt_mode)
+            if start.diarization:
+                await self._check_diarization()
             engines = [await asyncio.to_thread(self.deps.hub.engine, m) for m in models.names]
             base = StreamConfig(client_grace_ms=round(settings.client_transcript_grace_s * 1000))
             config = start.stream_config(base, speculative=models.speculative)
@@ -264,12 +271,29 @@ class Connection:
                 "stt_mode": (mode or settings.stt_mode).value,
                 "providers": [p["name"] for p in self.deps.providers.describe()],
                 "interim_results": _interim_results(config),
+                "diarization": config.diarization,
             },
+            embed=self.deps.hub.speakers.embed
+            if config.diarization and self.deps.hub.speakers is not None
+            else None,
         )
         await self.stream.__aenter__()
         self._registration = self.deps.hub.registered(self.stream)
         self._registration.__enter__()
         return True
+
+    async def _check_diarization(self) -> None:
+        """Refuse a diarizing stream the server cannot serve, before any audio: turned off
+        (400), or no voice encoder (503, naming the install command). Loads the encoder on the
+        first stream that asks."""
+        speakers = self.deps.hub.speakers
+        if not self.deps.settings.diarization_enabled or speakers is None:
+            raise InvalidParameterError(
+                "Speaker diarization is turned off on this server (ECHOIC_DIARIZATION_ENABLED): "
+                "start the stream without diarization.",
+                param="diarization",
+            )
+        await asyncio.to_thread(speakers.load)
 
     def _unregister(self) -> None:
         if self._registration is not None:

@@ -61,6 +61,11 @@ class StreamConfig:
     #: How long after an utterance ends the session waits for the client's transcript before
     #: decoding the audio itself (and reporting a ``fallback``).
     client_grace_ms: int = 2000
+    #: Label each final with its speaker (:mod:`echoic.diarize.online`): the runner embeds the
+    #: utterance's voice beside its final decode.
+    diarization: bool = False
+    #: Diarization: at most this many speakers; past it an utterance joins the nearest voice.
+    max_speakers: int | None = None
 
     @property
     def confirms(self) -> bool:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
+import numpy.typing as npt
+
 from echoic.errors import EchoicError
 from echoic.streaming.events import Event
 from echoic.types import Audio, TranscribeOptions, Transcript
@@ -45,6 +48,11 @@ class DecodeResult:
     error: EchoicError | None = None
     started_at: float = 0.0
     finished_at: float = 0.0
+    #: A final's voice embedding, computed beside the decode when the stream diarizes
+    #: (:meth:`~echoic.diarize.diarizer.Diarizer.embed_speech`; ``None``: too short, or off).
+    embedding: npt.NDArray[np.float32] | None = None
+    #: How long the result waited for ``embedding`` after the decode had answered.
+    embedding_wait_s: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +78,9 @@ class LatencyRecord:
     #: What ended it: the words' cue (``sentence_end``, ``unknown``, ``mid_sentence``) when end
     #: of turn ended it before the longest silence; otherwise its ``end_reason``.
     turn: str | None = None
+    #: Diarizing streams: how long the final waited for its voice embedding once decoded (the
+    #: two run side by side, so this is 0 unless the embedding was the slower).
+    speaker_wait_ms: int | None = None
 
 
 @dataclass

@@ -11,17 +11,28 @@ from echoic.streaming.utterance import Utterance
 from echoic.types import SAMPLE_RATE, Transcript
 
 
-def final_fields(utterance: Utterance, transcript: Transcript, *, model: str) -> dict[str, Any]:
+def final_fields(
+    utterance: Utterance,
+    transcript: Transcript,
+    *,
+    model: str,
+    diarized: bool = False,
+    speaker: str | None = None,
+) -> dict[str, Any]:
     """The ``final`` event's fields but ``latency``. The transcript's times count from the start
-    of the decoded audio; the event's from the start of the stream."""
+    of the decoded audio; the event's from the start of the stream. A diarized stream's final
+    and each of its segments carry ``speaker`` (``None`` only before any voice was heard long
+    enough to embed)."""
     request = utterance.final_request  # None for a client's transcript
     start_sample = request.start_sample if request else utterance.start_sample
     offset = start_sample / SAMPLE_RATE
     words = transcript.words
+    labels = {"speaker": speaker} if diarized else {}
     return {
         "utterance_id": utterance.id,
         "window_id": request.id if request else None,
         "text": transcript.text,
+        **labels,
         "confidence": "confirmed",
         "segments": [
             {
@@ -30,6 +41,7 @@ def final_fields(utterance: Utterance, transcript: Transcript, *, model: str) ->
                 "end": round(s.end + offset, 3),
                 "text": s.text,
                 "confidence": s.confidence,
+                **labels,
             }
             for s in transcript.segments
         ],

@@ -22,6 +22,7 @@ from echoic.streaming.scheduler import (
     ModelScheduler,
     Schedulers,
 )
+from echoic.streaming.speakers import SpeakerEmbeddings
 from echoic.vad.detector import SpeechDetector
 from echoic.vad.silero import SileroVad
 
@@ -35,10 +36,13 @@ class StreamHub:
         *,
         on_wait: Callable[[str, DecodeKind, float], None] | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
+        speakers: SpeakerEmbeddings | None = None,
     ) -> None:
         """``on_wait(model, kind, seconds)`` hears how long each live decode waited to start;
-        ``max_batch``: drafts of several streams one batched call runs at most."""
+        ``max_batch``: drafts of several streams one batched call runs at most; ``speakers``:
+        voice embeddings for streams that diarize (``None``: no stream may)."""
         self._engines = engines
+        self.speakers = speakers
         self._on_wait = on_wait
         self._max_batch = max_batch
         self._schedulers: dict[str, ModelScheduler] = {}
@@ -136,3 +140,5 @@ class StreamHub:
             await scheduler.aclose()
         self._base.update(self.decode_counts())
         self._schedulers.clear()
+        if self.speakers is not None:
+            self.speakers.close()

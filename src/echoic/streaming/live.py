@@ -24,7 +24,7 @@ from echoic.clock import Clock, SystemClock
 from echoic.engines.base import Engine
 from echoic.streaming.client import ClientTranscript
 from echoic.streaming.config import StreamConfig
-from echoic.streaming.runner import Control, Emit, RunnerConfig, StreamRunner
+from echoic.streaming.runner import Control, Embed, Emit, RunnerConfig, StreamRunner
 from echoic.streaming.scheduler import ModelScheduler, Schedulers
 from echoic.streaming.session import StreamSession
 from echoic.types import SAMPLE_RATE, Audio
@@ -45,7 +45,10 @@ class LiveStream:
         sample_rate: int = SAMPLE_RATE,
         clock: Clock | None = None,
         ready: dict[str, Any] | None = None,
+        embed: Embed | None = None,
     ) -> None:
+        """``embed``: voice embeddings, when ``config.diarization`` labels finals with speakers
+        (:class:`~echoic.streaming.speakers.SpeakerEmbeddings`)."""
         self._clock = clock or SystemClock()
         self.session = StreamSession(
             config or StreamConfig(),
@@ -55,7 +58,7 @@ class LiveStream:
             model=model,
         )
         self.runner = StreamRunner(
-            self.session, scheduler, emit, config=runner_config, clock=self._clock
+            self.session, scheduler, emit, config=runner_config, clock=self._clock, embed=embed
         )
         self._emit = emit
         self._ready = ready

@@ -11,9 +11,10 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from echoic.audio.pcm import pcm_to_float32
+from echoic.diarize.types import MAX_SPEAKERS
 from echoic.errors import AudioError, InvalidRequestError
 from echoic.streaming.client import ClientTranscript, ClientWord
 from echoic.streaming.config import StreamConfig
@@ -86,6 +87,19 @@ class StartMessage(BaseModel):
     #: Dual-model streams: the drafting model makes the final when its newest draft's average
     #: token log-probability is at least this (the heavy pass is skipped).
     skip_confirm_logprob: float | None = Field(default=None, le=0)
+    #: Label each final (and its segments) with its ``speaker``, stable across the stream.
+    diarization: bool = False
+    #: With diarization: at most this many speakers (past it, the nearest voice).
+    max_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKERS)
+
+    @model_validator(mode="after")
+    def _diarization_fits(self) -> StartMessage:
+        if self.max_speakers is not None and not self.diarization:
+            raise ValueError("max_speakers needs diarization: true")
+        if self.diarization and self.client_transcripts:
+            # The server labels the audio it decodes; a client's transcript comes without it.
+            raise ValueError("diarization does not combine with client_transcripts")
+        return self
 
     def stream_config(self, base: StreamConfig, *, speculative: bool) -> StreamConfig:
         try:
@@ -99,6 +113,8 @@ class StartMessage(BaseModel):
             confirmed_partials=self.interim_results is not False,
             confirm_interval_ms=(base.confirm_interval_ms or 1000) if speculative else None,
             client_transcripts=self.client_transcripts,
+            diarization=self.diarization,
+            max_speakers=self.max_speakers,
             skip_confirm_logprob=self.skip_confirm_logprob
             if self.skip_confirm_logprob is not None
             else base.skip_confirm_logprob,

@@ -10,6 +10,9 @@
 - **Backpressure from the model.** While ``max_pending_finals`` utterances wait for their final
   decode, the runner stops taking audio from the queue; the queue then fills and drops, instead
   of the session buffering unbounded audio. Finals themselves are never dropped.
+- **Speakers beside finals.** A diarizing stream's final decode is joined by the embedding of the
+  same audio (``embed``, on its own threads); the result carries both, so the final waits for
+  the slower of the two, not for their sum. A failed embedding costs the label, not the final.
 - **Clean shutdown.** Every decode task is named, kept and cancelled on exit; ``run`` returns
   after ``end`` (stop) or at once (cancel / client gone).
 """
@@ -22,8 +25,11 @@ import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
 
 from echoic.clock import Clock, SystemClock
 from echoic.errors import EngineTimeoutError
@@ -38,6 +44,9 @@ log = logging.getLogger(__name__)
 latency_log = logging.getLogger("echoic.latency")
 
 Emit = Callable[[Event], Awaitable[None]]
+#: An utterance's audio → its voice embedding (:meth:`SpeakerEmbeddings.embed
+#: <echoic.streaming.speakers.SpeakerEmbeddings.embed>`).
+Embed = Callable[[Audio], Awaitable[npt.NDArray[np.float32] | None]]
 
 
 class Control(StrEnum):
@@ -85,7 +94,9 @@ class StreamRunner:
         *,
         config: RunnerConfig | None = None,
         clock: Clock | None = None,
+        embed: Embed | None = None,
     ) -> None:
+        """``embed``: voice embeddings for the finals of a diarizing session."""
         self.session = session
         self.schedulers = (
             scheduler if isinstance(scheduler, Schedulers) else Schedulers.single(scheduler)
@@ -93,6 +104,7 @@ class StreamRunner:
         self.config = config or RunnerConfig()
         self._emit = emit
         self._clock = clock or SystemClock()
+        self._embed = embed if session.config.diarization else None
         self._frames: deque[Audio] = deque()
         self._controls: deque[Control] = deque()
         self._transcripts: deque[ClientTranscript] = deque()
@@ -232,10 +244,21 @@ class StreamRunner:
             else self.config.draft_timeout_s
         )
         started = self._clock.now()
+        embedding = None
+        if self._embed is not None and request.kind is DecodeKind.FINAL:
+            embedding = asyncio.create_task(
+                _embedding(self._embed, request),
+                name=f"embed:{request.session_id}:{request.id}",
+            )
         try:
             result = await asyncio.wait_for(
                 self.schedulers.for_request(request).submit(request), timeout
             )
+            if embedding is not None and result.transcript is not None:
+                decoded = self._clock.now()
+                vector = await embedding
+                waited = self._clock.now() - decoded
+                result = replace(result, embedding=vector, embedding_wait_s=waited)
         except TimeoutError:
             self.schedulers.cancel(request.session_id, request.id)
             error = EngineTimeoutError(f"no transcription within {timeout:g} s")
@@ -249,6 +272,8 @@ class StreamRunner:
             return  # superseded or the stream ended; the session has forgotten it
         finally:
             self._tasks.pop(request.id, None)
+            if embedding is not None and not embedding.done():
+                embedding.cancel()  # the decode failed or was cancelled: no label needed
         self._results.append(result)
         self._wake.set()
 
@@ -261,6 +286,23 @@ class StreamRunner:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+async def _embedding(embed: Embed, request: DecodeRequest) -> npt.NDArray[np.float32] | None:
+    """The request's voice embedding; ``None`` (the final keeps the previous speaker) when the
+    encoder fails or its pool cancels the work (shutting down), which is logged: a label is not
+    worth a final. Only cancelling this task itself cancels it."""
+    try:
+        return await embed(request.audio)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        log.warning("speaker embedding of %s:%s was cancelled", request.session_id, request.id)
+        return None
+    except Exception:
+        log.exception("speaker embedding of %s:%s failed", request.session_id, request.id)
+        return None
 
 
 def _finalize(session: StreamSession, now: float) -> Output:

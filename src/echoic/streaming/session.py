@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from echoic.audio.buffer import RingBuffer
+from echoic.diarize.online import OnlineSpeakers
 from echoic.errors import (
     EchoicError,
     EngineTimeoutError,
@@ -87,6 +88,9 @@ class StreamSession:
         self._paused = False
         self._stopping = False
         self._ended = False
+        self._speakers = (
+            OnlineSpeakers(max_speakers=config.max_speakers) if config.diarization else None
+        )
         self.utterances = 0
         self.frames_dropped = 0
         self.queue_pressure = 0.0
@@ -662,10 +666,19 @@ class StreamSession:
     def _final_event(self, utterance: Utterance, transcript: Transcript, now: float) -> Event:
         result = utterance.final_result
         assert result is not None
+        speakers = self._speakers  # finals leave in utterance order: labels are assigned in it
+        # A final without words heard noise (a cough, a door): its "voice" is no speaker's.
+        embedding = result.embedding if transcript.text.strip() else None
         return self._stamp(
             EventType.FINAL,
             now,
-            **final_fields(utterance, transcript, model=self.model),
+            **final_fields(
+                utterance,
+                transcript,
+                model=self.model,
+                diarized=speakers is not None,
+                speaker=speakers.assign(embedding) if speakers is not None else None,
+            ),
             latency=final_latency(utterance, result, now),
         )
 
@@ -693,6 +706,7 @@ class StreamSession:
             fallback_strategy=utterance.fallback_strategy,
             queue_pressure=round(self.queue_pressure, 3),
             turn=utterance.turn_cue or utterance.end_reason,
+            speaker_wait_ms=ms(result.embedding_wait_s) if result and self._speakers else None,
         )
 
     def _maybe_end(self, now: float) -> Output:

@@ -15,13 +15,14 @@ const dialog = $("#key-dialog");
 const keyInput = $("#key-input");
 const keyReason = $("#key-reason");
 const keyError = $("#key-error");
-const choices = { model: $("#model"), mode: $("#mode"), confirm_model: $("#confirm-model") };
+const choices = { model: $("#model"), mode: $("#mode"), confirm_model: $("#confirm-model"), speakers: $("#speakers") };
 
 function settings() {
   return {
     model: choices.model.value,
     mode: choices.mode.value,
     confirm_model: choices.confirm_model.value,
+    speakers: choices.speakers.checked,
   };
 }
 
@@ -69,6 +70,7 @@ function showModels(models) {
   choices.confirm_model.replaceChildren(el("option", { value: "", text: "Same model, final settings" }), ...usable.map(option));
   choices.confirm_model.value = usable.some((m) => m.id === saved.confirm_model) ? saved.confirm_model : "";
   if (saved.mode) choices.mode.value = saved.mode;
+  choices.speakers.checked = saved.speakers === true;
   updateMode();
 }
 

@@ -22,7 +22,7 @@ const REASONS = {
 };
 
 export class Live {
-  /** `settings()`: {model, mode, confirm_model}; `onKeyRefused(message)`; `onConnection(ok)`. */
+  /** `settings()`: {model, mode, confirm_model, speakers}; `onKeyRefused(message)`; `onConnection(ok)`. */
   constructor({ settings, onKeyRefused, onConnection }) {
     this.settings = settings;
     this.onKeyRefused = onKeyRefused;
@@ -185,11 +185,12 @@ export class Live {
   }
 
   startMessage() {
-    const { model, mode, confirm_model } = this.settings();
+    const { model, mode, confirm_model, speakers } = this.settings();
     const message = { type: "start", sample_rate: this.mic?.sampleRate || 48000, encoding: "pcm_s16le" };
     if (model) message.model = model;
     if (mode) message.mode = mode;
     if (mode === "speculative" && confirm_model) message.confirm_model = confirm_model;
+    if (speakers) message.diarization = true;
     return message;
   }
 
@@ -297,7 +298,8 @@ export class Live {
     const primary = this.primary();
     setBadge(this.badge, primary.split(":")[0], sourceLabel(primary.split(":")[0], primary));
     const models = event.models?.join(" → ") || "";
-    this.info.textContent = `${event.mode} · ${models}${event.interim_results === true ? "" : " · no drafts"}`;
+    const drafts = event.interim_results === true ? "" : " · no drafts";
+    this.info.textContent = `${event.mode} · ${models}${drafts}${event.diarization ? " · speakers" : ""}`;
     if (reconnected) {
       notice(this.noticeBox, "");
       toast("Reconnected — transcription continues.", "success");

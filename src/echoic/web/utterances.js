@@ -33,12 +33,13 @@ export class Utterances {
     let line = this.lines.get(key);
     if (!line) {
       const badge = el("span", { class: "badge", "data-source": "none", text: "…" });
+      const speaker = el("span", { class: "speaker" });
       const confirmed = el("span", { class: "confirmed" });
       const draft = el("span", { class: "draft" });
-      const text = el("p", { class: "text" }, confirmed, draft);
+      const text = el("p", { class: "text" }, speaker, confirmed, draft);
       const meta = el("span", { class: "latency" });
       const node = el("li", { class: "utterance", dataset: { key, state: "speaking" } }, badge, text, meta);
-      line = { key, node, badge, confirmed, draft, meta, endedAt: null, timer: null, slow: false };
+      line = { key, node, badge, speaker, confirmed, draft, meta, endedAt: null, timer: null, slow: false };
       this.lines.set(key, line);
       this.list.append(node);
       this.empty.hidden = true;
@@ -99,6 +100,8 @@ export class Utterances {
     line.node.classList.remove("slow");
     line.confirmed.textContent = event.text;
     line.draft.textContent = "";
+    line.speaker.textContent = event.speaker ? speakerName(event.speaker) : "";
+    line.speaker.dataset.speaker = event.speaker || "";
     setBadge(line.badge, event.source, label);
     const latency = event.latency || {};
     if (typeof latency.total_ms === "number") {
@@ -153,4 +156,10 @@ export class Utterances {
         : "Transcription slow: the server is behind.";
     }
   }
+}
+
+/** "SPEAKER_00" → "Speaker 1": what a reader expects, numbered from one. */
+export function speakerName(label) {
+  const match = /^SPEAKER_(\d+)$/.exec(label);
+  return match ? `Speaker ${Number(match[1]) + 1}` : label;
 }
