@@ -1,5 +1,5 @@
-"""Live speaker labels in real Chromium: a conversation of three voices played into the fake
-microphone with "Label speakers" ticked comes back as lines named by voice."""
+"""Live speaker labels in real Chromium: a conversation of two voices (A B A) played into the
+fake microphone with "Label speakers" ticked comes back as lines named by voice."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def test_label_speakers_names_each_voice_on_its_lines(
     shared_dir: Path,
     tmp_path: Path,
 ) -> None:
-    audio, _ = conversation(shared_dir, VOICES)  # A B C A B C
+    # A B A (about 20 s in real time; the e2e test streams the three-voice one)
+    audio, _ = conversation(shared_dir, [VOICES[0], VOICES[4], VOICES[3]])
     wav = tmp_path / "conversation.wav"
     wav.write_bytes(wav_bytes(pcm16(audio)))
     speaking = launch(pw, chromium, fake_microphone(wav))
@@ -53,5 +54,5 @@ def test_label_speakers_names_each_voice_on_its_lines(
         speaking.close()
 
     turns = [label for i, label in enumerate(labels) if i == 0 or labels[i - 1] != label]
-    assert turns == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"] * 2, labels
-    assert set(names) == {"Speaker 1", "Speaker 2", "Speaker 3"}
+    assert turns == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00"], labels
+    assert set(names) == {"Speaker 1", "Speaker 2"}

@@ -46,7 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def test_a_live_conversation_is_labelled_by_voice_without_delaying_finals(
     server: ServerProcess, shared_dir: Path
 ) -> None:
-    audio, spans = conversation(shared_dir, VOICES)
+    audio, spans = conversation(shared_dir, VOICES[:4])  # A B C A: 31 s in real time
     logged = len(server.log_lines())
     arrivals, _ = asyncio.run(stream_listen(server.ws, audio, 20, 60, start={"diarization": True}))
     events = [message for _, message in arrivals]

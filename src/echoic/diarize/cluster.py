@@ -11,9 +11,10 @@ numbered by first appearance: ``SPEAKER_00`` spoke first.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
-from sklearn.cluster import AgglomerativeClustering
 
 from echoic.diarize.types import DEFAULT_THRESHOLD, SpeakerCount, speaker_name
 
@@ -37,9 +38,7 @@ def cluster_embeddings(
     if count.num_speakers is not None:
         ids = _fixed(embeddings, min(count.num_speakers, n), min_size)
     else:
-        ids = AgglomerativeClustering(
-            n_clusters=None, metric="cosine", linkage="average", distance_threshold=threshold
-        ).fit_predict(embeddings)
+        ids = _agglomerative(n_clusters=None, distance_threshold=threshold).fit_predict(embeddings)
         ids = _absorb_small(embeddings, ids, min_size)
         found = len(set(ids.tolist()))
         if found < lo or found > hi:
@@ -64,6 +63,13 @@ def _absorb_small(
     return out
 
 
+def _agglomerative(**params: object) -> Any:
+    # scikit-learn takes over a second to import: only a process that diarizes pays for it.
+    from sklearn.cluster import AgglomerativeClustering
+
+    return AgglomerativeClustering(metric="cosine", linkage="average", **params)
+
+
 def _fixed(embeddings: npt.NDArray[np.float32], k: int, min_size: int) -> npt.NDArray[np.int_]:
     """``k`` clusters of at least ``min_size`` windows where the data allow: cut the tree into
     more clusters until ``k`` of them are that large (an odd window split off on its own does
@@ -74,9 +80,7 @@ def _fixed(embeddings: npt.NDArray[np.float32], k: int, min_size: int) -> npt.ND
         return np.zeros(n, dtype=np.int_)
     best: tuple[int, npt.NDArray[np.int_]] | None = None
     for m in range(k, min(n, k + 20) + 1):
-        ids: npt.NDArray[np.int_] = AgglomerativeClustering(
-            n_clusters=m, metric="cosine", linkage="average"
-        ).fit_predict(embeddings)
+        ids: npt.NDArray[np.int_] = _agglomerative(n_clusters=m).fit_predict(embeddings)
         large = int(np.count_nonzero(np.bincount(ids) >= min_size))
         if best is None or large > best[0]:
             best = (large, ids)
