@@ -13,8 +13,6 @@ The graph's SHA-256 goes into the install manifest and is checked whenever it is
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from echoic.engines.models import (
     copy_from_carriers,
     install_hint,
     sha256_file,
+    staged,
 )
 from echoic.errors import ModelCorruptError, ModelInstallError, ModelNotInstalledError
 
@@ -78,9 +77,7 @@ def install_voice_encoder(models_dir: Path, *, force: bool = False, log: Log = p
         else:
             log(f"{NAME}: already installed and verified at {target}")
             return target
-    models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{NAME}.", dir=models_dir))
-    try:
+    with staged(models_dir, NAME) as staging:
         source = copy_from_carriers(SPEC, staging, log)
         arrays = _parameters(staging / _CHECKPOINT)
         (staging / ONNX_FILE).write_bytes(export_onnx(arrays))
@@ -93,12 +90,6 @@ def install_voice_encoder(models_dir: Path, *, force: bool = False, log: Log = p
             "files": {ONNX_FILE: {"sha256": sha256_file(staging / ONNX_FILE)}},
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     log(f"{NAME}: converted, checked and installed at {target} (from {source})")
     return target
 

@@ -342,9 +342,7 @@ def install_spec(
         else:
             log(f"{name}: already installed and verified at {target}")
             return target
-    models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=models_dir))
-    try:
+    with staged(models_dir, name) as staging:
         if source_dir is not None:
             source = _copy_from_dir(spec, source_dir, staging)
         elif spec.pinned:
@@ -352,14 +350,25 @@ def install_spec(
         else:
             source = _copy_from_hub(spec, staging, log)
         write_manifest(spec, staging, source)
+    log(f"{name}: installed and verified at {target} (from {source})")
+    return target
+
+
+@contextmanager
+def staged(models_dir: Path, name: str) -> Iterator[Path]:
+    """A fresh directory under ``models_dir`` to install ``name`` into; when the block succeeds
+    it replaces ``models_dir/name`` at once, otherwise it is removed and the old copy stays."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=models_dir))
+    try:
+        yield staging
+        target = models_dir / name
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    log(f"{name}: installed and verified at {target} (from {source})")
-    return target
 
 
 def _copy_from_dir(spec: ModelSpec, source_dir: Path, staging: Path) -> str:
