@@ -11,8 +11,21 @@ the transcript is made relative to the utterance, as an engine's would be.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from echoic.types import Segment, Transcript, TranscriptMetadata, Word, build_transcript
+from echoic.streaming.decoding import DecodeResult
+from echoic.types import (
+    SAMPLE_RATE,
+    Fallback,
+    Segment,
+    Transcript,
+    TranscriptMetadata,
+    Word,
+    build_transcript,
+)
+
+if TYPE_CHECKING:
+    from echoic.streaming.utterance import Utterance  # which imports this module
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,4 +73,26 @@ def build_client_transcript(
         metadata=TranscriptMetadata(
             provider="client", engine="client", model=supplied.engine, device="client"
         ),
+    )
+
+
+def client_result(utterance: Utterance, supplied: ClientTranscript, now: float) -> DecodeResult:
+    """The client's transcript as the final decode's result of the ended ``utterance``."""
+    assert utterance.end_sample is not None  # only ended utterances get their final
+    transcript = build_client_transcript(
+        supplied,
+        start_s=utterance.start_sample / SAMPLE_RATE,
+        duration_s=(utterance.end_sample - utterance.start_sample) / SAMPLE_RATE,
+    )
+    return DecodeResult(request_id=0, transcript=transcript, started_at=now, finished_at=now)
+
+
+def grace_expired(client_grace_ms: int) -> Fallback:
+    """The tier skipped when no client transcript came in time: the server decodes instead."""
+    grace = client_grace_ms / 1000
+    return Fallback(
+        from_tier="client",
+        to_tier="server",
+        reason="grace_expired",
+        detail=f"no client transcript within {grace:g} s of the end of speech",
     )

@@ -1,14 +1,90 @@
 """What a ``final`` event says about its utterance (DESIGN.md §2): the text with segment and word
-times on the stream's clock, and the latency the user felt.
+times on the stream's clock, and the latency the user felt; or the ``error`` that failed it. One
+:class:`~echoic.streaming.decoding.LatencyRecord` per utterance sums it up for the logs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from echoic.streaming.decoding import DecodeResult
-from echoic.streaming.utterance import Utterance
-from echoic.types import SAMPLE_RATE, Transcript
+from echoic.errors import EchoicError, EngineTimeoutError, ProviderUnavailableError
+from echoic.streaming.decoding import DecodeResult, LatencyRecord, Output
+from echoic.streaming.events import Event, EventStamper, EventType
+from echoic.streaming.fallbacks import fallback_events
+from echoic.streaming.utterance import Utterance, UtteranceState
+from echoic.types import SAMPLE_RATE, Fallback, Transcript
+
+if TYPE_CHECKING:
+    from echoic.diarize.online import OnlineSpeakers
+
+
+def final_output(
+    stamp: EventStamper,
+    utterance: Utterance,
+    now: float,
+    *,
+    model: str,
+    speakers: OnlineSpeakers | None,
+) -> Output:
+    """The events that end ``utterance``, whose final decode has answered: its ``final`` (after
+    a ``fallback`` for each tier skipped), or the ``error`` that failed it."""
+    out = Output()
+    result = utterance.final_result
+    assert result is not None  # only answered utterances get their final
+    if result.transcript is not None:
+        utterance.move(UtteranceState.FINALIZING)
+        out.extend(fallback_events(stamp, utterance, result.transcript.metadata.fallback, now))
+        out.events.append(
+            _final_event(stamp, utterance, result.transcript, now, model=model, speakers=speakers)
+        )
+        utterance.move(UtteranceState.DONE)
+    else:
+        error = result.error or EchoicError("final decode failed")
+        if isinstance(error, ProviderUnavailableError):
+            skips = tuple(
+                s for s in error.skips if isinstance(s, Fallback) and s.to_tier is not None
+            )
+            out.extend(fallback_events(stamp, utterance, skips, now))
+        timed_out = isinstance(error, EngineTimeoutError)
+        utterance.move(UtteranceState.TIMED_OUT if timed_out else UtteranceState.FAILED)
+        out.events.append(
+            stamp(
+                EventType.ERROR,
+                now,
+                code=error.code,
+                message=f"utterance {utterance.id}: {error.message}",
+                retryable=error.retryable,
+                utterance_id=utterance.id,
+            )
+        )
+    return out
+
+
+def _final_event(
+    stamp: EventStamper,
+    utterance: Utterance,
+    transcript: Transcript,
+    now: float,
+    *,
+    model: str,
+    speakers: OnlineSpeakers | None,
+) -> Event:
+    result = utterance.final_result
+    assert result is not None
+    # A final without words heard noise (a cough, a door): its "voice" is no speaker's.
+    embedding = result.embedding if transcript.text.strip() else None
+    return stamp(
+        EventType.FINAL,
+        now,
+        **final_fields(
+            utterance,
+            transcript,
+            model=model,
+            diarized=speakers is not None,
+            speaker=speakers.assign(embedding) if speakers is not None else None,
+        ),
+        latency=final_latency(utterance, result, now),
+    )
 
 
 def final_fields(
@@ -75,6 +151,52 @@ def final_latency(utterance: Utterance, result: DecodeResult, now: float) -> dic
         "endpoint_ms": ms(ended - arrival),
         "total_ms": ms(now - arrival),
     }
+
+
+def latency_record(
+    utterance: Utterance,
+    now: float,
+    result: DecodeResult | None,
+    *,
+    session_id: str,
+    model: str,
+    processed: int,
+    window_samples: int,
+    frames_dropped: int,
+    queue_pressure: float,
+    diarized: bool,
+) -> LatencyRecord:
+    """The utterance's log line. ``processed`` (samples the VAD has read) ends one still open;
+    ``frames_dropped`` counts the stream's drops so far."""
+    request = utterance.final_request
+    latency = final_latency(utterance, result, now) if result else {}
+    samples = (utterance.end_sample or processed) - utterance.start_sample
+    return LatencyRecord(
+        session_id=session_id,
+        utterance_id=utterance.id,
+        state=utterance.state.value,
+        capture_ms=ms(samples / SAMPLE_RATE),
+        endpoint_ms=latency.get("endpoint_ms", 0),
+        queue_ms=ms(result.started_at - request.created_at) if result and request else 0,
+        stt_ms=latency.get("stt_ms", 0),
+        total_ms=latency.get("total_ms", 0),
+        frames=samples // window_samples,
+        bytes=samples * 4,
+        frames_dropped=frames_dropped - utterance.dropped_at_start,
+        source=_source(result),
+        model=model,
+        speculative_hit=bool(request and request.speculative),
+        fallback_strategy=utterance.fallback_strategy,
+        queue_pressure=round(queue_pressure, 3),
+        turn=utterance.turn_cue or utterance.end_reason,
+        speaker_wait_ms=ms(result.embedding_wait_s) if result and diarized else None,
+    )
+
+
+def _source(result: DecodeResult | None) -> str:
+    if result is None or result.transcript is None:
+        return "none"
+    return result.transcript.metadata.provider
 
 
 def seconds(samples: int) -> float:

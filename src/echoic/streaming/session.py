@@ -5,7 +5,11 @@ No I/O, no ``await``, no clock: every call takes ``now`` (the runner's monotonic
 audio position is counted in samples. The runner (:mod:`echoic.streaming.runner`) executes the
 :class:`DecodeRequest` objects this session asks for and hands back :class:`DecodeResult`.
 
-Each utterance runs the state machine of :mod:`echoic.streaming.utterance`.
+Each utterance runs the state machine of :mod:`echoic.streaming.utterance`. The session owns the
+audio, the VAD and the utterances' lifecycle; its parts are nouns of their own:
+:mod:`~echoic.streaming.windows` (the decode requests in flight), :mod:`~echoic.streaming.partials`
+(drafts and confirmations), :mod:`~echoic.streaming.finals` (the events and log line that end an
+utterance) and :mod:`~echoic.streaming.client` (client-supplied transcripts).
 
 Overlap, not serial: drafts re-decode the open utterance while it is spoken; after
 ``speculative_silence_ms`` of trailing silence a final decode starts *speculatively*, and is
@@ -17,34 +21,24 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from echoic.audio.buffer import RingBuffer
 from echoic.diarize.online import OnlineSpeakers
-from echoic.errors import (
-    EchoicError,
-    EngineTimeoutError,
-    ProviderUnavailableError,
-    SupersededError,
-)
-from echoic.streaming.client import ClientTranscript, build_client_transcript
+from echoic.streaming.client import ClientTranscript, client_result, grace_expired
 from echoic.streaming.config import StreamConfig
-from echoic.streaming.decoding import (
-    DecodeKind,
-    DecodeRequest,
-    DecodeResult,
-    LatencyRecord,
-    Output,
-)
+from echoic.streaming.decoding import DecodeKind, DecodeResult, LatencyRecord, Output
 from echoic.streaming.events import Event, EventStamper, EventType
-from echoic.streaming.finals import final_fields, final_latency, ms, seconds
+from echoic.streaming.fallbacks import fallback_events
+from echoic.streaming.finals import final_output, latency_record, seconds
+from echoic.streaming.partials import Partials
 from echoic.streaming.speculative import Merger
 from echoic.streaming.turn import required_silence_ms, turn_cue
 from echoic.streaming.utterance import TERMINAL, Utterance, UtteranceState
-from echoic.types import SAMPLE_RATE, Audio, Fallback, Transcript
+from echoic.streaming.windows import DecodeWindows
+from echoic.types import SAMPLE_RATE, Audio
 from echoic.vad.detector import SpeechDetector
 from echoic.vad.state import (
     Endpointer,
@@ -53,7 +47,6 @@ from echoic.vad.state import (
     SpeechResumed,
     SpeechStarted,
     VadEvent,
-    VadState,
 )
 
 
@@ -79,12 +72,10 @@ class StreamSession:
         self._processed = 0  # samples already run through the VAD
         self._arrivals: deque[tuple[int, float]] = deque(maxlen=4096)
         self._utterance_ids = itertools.count(1)
-        self._window_ids = itertools.count(1)
         self._open: Utterance | None = None
         self._pending: deque[Utterance] = deque()  # ended, waiting for their finals, in order
-        self._inflight: dict[int, tuple[DecodeRequest, Utterance]] = {}
-        self._draft_inflight: int | None = None
-        self._last_draft_end = 0
+        self._windows = DecodeWindows(config, self._ring, session_id=session_id)
+        self._partials = Partials(config, self._stamp, self._windows, model=model)
         self._paused = False
         self._stopping = False
         self._ended = False
@@ -132,18 +123,18 @@ class StreamSession:
 
     def on_result(self, result: DecodeResult, now: float) -> Output:
         out = Output()
-        entry = self._inflight.pop(result.request_id, None)
+        entry = self._windows.inflight.pop(result.request_id, None)
         if entry is None:
             return out  # cancelled or stale
         request, utterance = entry
         if request.kind is DecodeKind.DRAFT:
-            self._draft_inflight = None
-            out.extend(self._on_draft(request, utterance, result, now))
+            self._windows.draft_inflight = None
+            out.extend(self._partials.on_draft(request, utterance, result, now))
             out.extend(self._maybe_draft(now))
         elif request.kind is DecodeKind.CONFIRM:
             if utterance.confirm_inflight == request.id:
                 utterance.confirm_inflight = None
-            out.extend(self._on_confirm(request, utterance, result, now))
+            out.extend(self._partials.on_confirm(request, utterance, result, now))
             out.extend(self._maybe_confirm(now))
         else:
             if request.speculative and utterance.speculative is not request:
@@ -161,7 +152,7 @@ class StreamSession:
         silence = self._endpointer.trailing_silence_samples
         if utterance is None or silence == 0:
             return Output()
-        cue = turn_cue(self._hypothesis(utterance), self.config.final_options.language or "en")
+        cue = turn_cue(utterance.newest_text(), self.config.final_options.language or "en")
         if silence * 1000 < required_silence_ms(cue, self.config.vad) * SAMPLE_RATE:
             return Output()
         utterance.turn_cue = cue
@@ -169,15 +160,6 @@ class StreamSession:
         for vad_event in self._endpointer.end_turn():
             out.extend(self._on_vad(vad_event, now))
         return out
-
-    @staticmethod
-    def _hypothesis(utterance: Utterance) -> str | None:
-        """The newest text of the open utterance: its speculative final's once that answered
-        (it covers every word up to the pause), else the newest draft or confirmation shown."""
-        result = utterance.final_result
-        if utterance.speculative is not None and result is not None and result.transcript:
-            return result.transcript.text
-        return utterance.hypothesis
 
     def note_dropped(self, frames: int, now: float, *, warn: bool = True) -> Output:
         """The runner dropped ``frames`` of the oldest queued audio (backpressure)."""
@@ -225,13 +207,13 @@ class StreamSession:
 
     def cancel(self, now: float) -> Output:
         """Abandon the stream: nothing more is emitted; in-flight decodes are cancelled."""
-        out = Output(cancelled=list(self._inflight))
+        out = Output(cancelled=list(self._windows.inflight))
         utterances = [*self._pending, *([self._open] if self._open else [])]
         for utterance in utterances:
             if utterance.state not in TERMINAL:
                 utterance.move(UtteranceState.CANCELLED)
             out.records.append(self._record(utterance, now, None))
-        self._inflight.clear()
+        self._windows.inflight.clear()
         self._pending.clear()
         self._open = None
         self._ended = True
@@ -266,21 +248,9 @@ class StreamSession:
         if utterance is self._open:
             utterance.client_supplied = supplied  # its times are bounded when the utterance ends
             return Output()
-        utterance.final_result = self._client_result(utterance, supplied, now)
+        utterance.final_result = client_result(utterance, supplied, now)
         utterance.client_deadline = None
         return self._flush_finals(now)
-
-    @staticmethod
-    def _client_result(
-        utterance: Utterance, supplied: ClientTranscript, now: float
-    ) -> DecodeResult:
-        assert utterance.end_sample is not None  # only ended utterances get their final
-        transcript = build_client_transcript(
-            supplied,
-            start_s=utterance.start_sample / SAMPLE_RATE,
-            duration_s=(utterance.end_sample - utterance.start_sample) / SAMPLE_RATE,
-        )
-        return DecodeResult(request_id=0, transcript=transcript, started_at=now, finished_at=now)
 
     def _waiting_for_client(self, utterance_id: int) -> Utterance | None:
         candidates = [*([self._open] if self._open else []), *self._pending]
@@ -304,17 +274,11 @@ class StreamSession:
                 continue
             utterance.client_deadline = None
             end = utterance.end_sample if utterance.end_sample is not None else self._processed
-            request = self._request(utterance, DecodeKind.FINAL, end, now)
+            request = self._windows.request(utterance, DecodeKind.FINAL, end, now)
             utterance.final_request = request
             out.requests.append(request)
-            grace = self.config.client_grace_ms / 1000
-            skip = Fallback(
-                from_tier="client",
-                to_tier="server",
-                reason="grace_expired",
-                detail=f"no client transcript within {grace:g} s of the end of speech",
-            )
-            out.extend(self._fallbacks(utterance, (skip,), now))
+            skip = grace_expired(self.config.client_grace_ms)
+            out.extend(fallback_events(self._stamp, utterance, (skip,), now))
         return out
 
     def _error_output(self, code: str, message: str, now: float) -> Output:
@@ -338,7 +302,7 @@ class StreamSession:
             utterance.dropped_at_start = self.frames_dropped
             self._open = utterance
             self.utterances += 1
-            self._last_draft_end = event.start_sample
+            self._partials.last_draft_end = event.start_sample
             out.events.append(
                 self._stamp(
                     EventType.SPEECH_STARTED,
@@ -349,13 +313,13 @@ class StreamSession:
             )
         elif isinstance(event, SpeechPaused) and self._open is not None:
             if self.config.speculative_final and not self.config.client_transcripts:
-                request = self._request(
+                request = self._windows.request(
                     self._open, DecodeKind.FINAL, event.end_sample, now, speculative=True
                 )
                 self._open.speculative = request
                 out.requests.append(request)
         elif isinstance(event, SpeechResumed) and self._open is not None:
-            out.extend(self._on_resumed(self._open, now))
+            out.extend(self._partials.on_resumed(self._open, now))
         elif isinstance(event, SpeechEnded) and self._open is not None:
             utterance, self._open = self._open, None
             utterance.end_sample = event.end_sample
@@ -372,261 +336,30 @@ class StreamSession:
                     reason=utterance.end_reason,
                 )
             )
-            if self._draft_inflight is not None:
-                self._cancel(self._draft_inflight, out)  # drafts of an ended utterance are moot
+            if self._windows.draft_inflight is not None:
+                self._windows.cancel(
+                    self._windows.draft_inflight, out
+                )  # drafts of an ended utterance are moot
             if utterance.confirm_inflight is not None:
-                self._cancel(utterance.confirm_inflight, out)  # the final supersedes it
+                self._windows.cancel(utterance.confirm_inflight, out)  # the final supersedes it
             # A speculative decode still standing covers this utterance (only silence followed);
             # it may even have answered already (its result is stashed in final_result).
             utterance.final_request = utterance.speculative
             if self.config.client_transcripts:
                 if utterance.client_supplied is not None:
                     supplied = utterance.client_supplied
-                    utterance.final_result = self._client_result(utterance, supplied, now)
+                    utterance.final_result = client_result(utterance, supplied, now)
                 else:
                     utterance.client_deadline = now + self.config.client_grace_ms / 1000
             elif utterance.final_request is None:
-                request = self._request(utterance, DecodeKind.FINAL, event.end_sample, now)
+                request = self._windows.request(utterance, DecodeKind.FINAL, event.end_sample, now)
                 utterance.final_request = request
                 out.requests.append(request)
             self._pending.append(utterance)
             out.extend(self._flush_finals(now))
         return out
 
-    def _on_resumed(self, utterance: Utterance, now: float) -> Output:
-        """Speech came back after a pause: the speculative final no longer covers the utterance.
-
-        In dual-model mode it still is a confirmation of everything said up to the pause, so it
-        is kept as one; otherwise it is cancelled (or its early answer discarded).
-        """
-        out = Output()
-        stale = utterance.speculative
-        if stale is None:
-            return out
-        utterance.speculative = None
-        answered, utterance.final_result = utterance.final_result, None
-        if answered is not None and answered.transcript is not None:
-            utterance.hypothesis = answered.transcript.text  # every word up to the pause
-        if (
-            not self.config.confirms
-            or utterance.confirm_inflight is not None
-            or stale.fast  # the drafting model's: no confirmation
-        ):
-            self._cancel(stale.id, out)
-            return out
-        as_confirm = replace(stale, kind=DecodeKind.CONFIRM, speculative=False)
-        if answered is not None:
-            out.extend(self._on_confirm(as_confirm, utterance, answered, now))
-        else:
-            self._inflight[stale.id] = (as_confirm, utterance)
-            utterance.confirm_inflight = stale.id
-        return out
-
-    def _maybe_confirm(self, now: float) -> Output:
-        utterance = self._open
-        interval = self.config.confirm_interval_ms
-        if (
-            interval is None
-            or not self.config.confirmed_partials
-            or self.config.client_transcripts
-            or utterance is None
-            or utterance.confirm_inflight is not None
-            or utterance.speculative is not None
-            # Trailing silence: the speculative final is about to start, and becomes this
-            # pause's confirmation if speech resumes; a confirmation now would only delay it.
-            or self._endpointer.state is VadState.STOPPING
-        ):
-            return Output()
-        end = self._processed
-        if (end - utterance.last_confirm_end) * 1000 // SAMPLE_RATE < interval:
-            return Output()
-        request = self._request(utterance, DecodeKind.CONFIRM, end, now)
-        utterance.confirm_inflight = request.id
-        utterance.last_confirm_end = end
-        return Output(requests=[request])
-
-    def _on_confirm(
-        self, request: DecodeRequest, utterance: Utterance, result: DecodeResult, now: float
-    ) -> Output:
-        if (
-            utterance.state is not UtteranceState.CAPTURING
-            or request.id <= utterance.last_confirmed_window
-            or result.transcript is None
-            or not result.transcript.text
-        ):
-            return Output()
-        text, stable = utterance.merger.confirm(result.transcript.text)
-        utterance.hypothesis = text
-        utterance.last_confirmed_window = request.id
-        utterance.last_shown_window = max(utterance.last_shown_window, request.id)
-        # Windows numbered before this request decoded no more audio than it did.
-        corrects = [w for w in utterance.uncorrected if w < request.id]
-        utterance.uncorrected = [w for w in utterance.uncorrected if w > request.id]
-        utterance.uncorrected.append(request.id)
-        out = self._fallbacks(utterance, result.transcript.metadata.fallback, now)
-        out.events.append(
-            self._partial(
-                utterance,
-                request,
-                result.transcript,
-                now,
-                text=text,
-                stable_text=stable,
-                confirmed_text=text,
-                confidence="confirmed",
-                corrects_window_ids=corrects,
-            )
-        )
-        return out
-
-    def _partial(
-        self,
-        utterance: Utterance,
-        request: DecodeRequest,
-        transcript: Transcript,
-        now: float,
-        **fields: Any,
-    ) -> Event:
-        """A ``partial`` for the window ``request`` decoded, with ``fields`` (texts, confidence)."""
-        return self._stamp(
-            EventType.PARTIAL,
-            now,
-            utterance_id=utterance.id,
-            window_id=request.id,
-            **fields,
-            source=transcript.metadata.provider,
-            model=transcript.metadata.model or self.model,
-            audio_start_s=seconds(request.start_sample),
-            audio_end_s=seconds(request.end_sample),
-        )
-
-    def _fallbacks(
-        self, utterance: Utterance, skips: tuple[Fallback, ...] | None, now: float
-    ) -> Output:
-        """``fallback`` events for the tiers skipped on the way to a result: never silent."""
-        out = Output()
-        for skip in skips or ():
-            utterance.fallback_strategy = f"{skip.from_tier}->{skip.to_tier or 'none'}"
-            out.events.append(
-                self._stamp(
-                    EventType.FALLBACK,
-                    now,
-                    utterance_id=utterance.id,
-                    **skip.to_dict(),
-                )
-            )
-        return out
-
-    def _cancel(self, request_id: int, out: Output) -> None:
-        self._inflight.pop(request_id, None)
-        if self._draft_inflight == request_id:
-            self._draft_inflight = None
-        out.cancelled.append(request_id)
-
-    # -- decoding --------------------------------------------------------------------------
-
-    def _request(
-        self,
-        utterance: Utterance,
-        kind: DecodeKind,
-        end_sample: int,
-        now: float,
-        *,
-        speculative: bool = False,
-    ) -> DecodeRequest:
-        start = max(utterance.start_sample, self._ring.start)
-        end = max(start, min(end_sample, self._ring.end))
-        request = DecodeRequest(
-            id=next(self._window_ids),
-            session_id=self.session_id,
-            utterance_id=utterance.id,
-            kind=kind,
-            audio=self._ring.read(start, end),
-            start_sample=start,
-            end_sample=end,
-            options=self.config.draft_options
-            if kind is DecodeKind.DRAFT
-            else self.config.final_options,
-            speculative=speculative,
-            fast=kind is DecodeKind.FINAL and self._confident(utterance),
-            created_at=now,
-        )
-        self._inflight[request.id] = (request, utterance)
-        return request
-
-    def _confident(self, utterance: Utterance) -> bool:
-        threshold = self.config.skip_confirm_logprob
-        return (
-            threshold is not None
-            and utterance.draft_logprob is not None
-            and utterance.draft_logprob >= threshold
-        )
-
-    def _maybe_draft(self, now: float) -> Output:
-        utterance = self._open
-        cfg = self.config
-        if (
-            utterance is None
-            or not cfg.interim_results
-            or cfg.client_transcripts
-            or self._draft_inflight is not None
-            or utterance.speculative is not None
-        ):
-            return Output()
-        end = self._processed
-        buffered_ms = (end - utterance.start_sample) * 1000 // SAMPLE_RATE
-        new_ms = (end - self._last_draft_end) * 1000 // SAMPLE_RATE
-        drafted = self._last_draft_end > utterance.start_sample  # shown or not (empty, failed)
-        if buffered_ms < cfg.draft_min_ms or (drafted and new_ms < cfg.draft_interval_ms):
-            return Output()
-        if utterance.last_shown_window >= 0 and self._endpointer.state is VadState.STOPPING:
-            # Trailing silence: the text shown already holds every word and the final decode is
-            # about to start; another draft would only take its CPU.
-            return Output()
-        request = self._request(utterance, DecodeKind.DRAFT, end, now)
-        self._draft_inflight = request.id
-        self._last_draft_end = end
-        return Output(requests=[request])
-
-    def _on_draft(
-        self, request: DecodeRequest, utterance: Utterance, result: DecodeResult, now: float
-    ) -> Output:
-        out = Output()
-        if (
-            utterance.state is not UtteranceState.CAPTURING
-            or request.id <= utterance.last_shown_window
-        ):
-            return out
-        if isinstance(result.error, SupersededError):
-            return out  # a newer draft replaced it: nothing to report
-        if result.transcript is None:
-            if utterance.draft_warned:
-                return out  # once per utterance: drafts fail again every interval
-            utterance.draft_warned = True
-            detail = result.error.message if result.error else "draft decode failed"
-            return self.warn("draft_failed", detail, now)
-        hypothesis = result.transcript.text
-        if not hypothesis:
-            return out
-        text, stable = utterance.merger.draft(hypothesis)
-        utterance.hypothesis = text
-        utterance.draft_logprob = result.transcript.avg_logprob
-        utterance.last_shown_window = request.id
-        utterance.draft_windows.append(request.id)
-        utterance.uncorrected.append(request.id)
-        out.events.append(
-            self._partial(
-                utterance,
-                request,
-                result.transcript,
-                now,
-                text=text,
-                stable_text=stable,
-                confirmed_text=utterance.merger.confirmed_text,
-                confidence="draft",
-            )
-        )
-        return out
+    # -- finals ----------------------------------------------------------------------------
 
     def _flush_finals(self, now: float) -> Output:
         """Emit finals in utterance order, as soon as each one's decode has answered."""
@@ -635,78 +368,36 @@ class StreamSession:
             utterance = self._pending.popleft()
             result = utterance.final_result
             assert result is not None  # checked by the loop condition
-            if result.transcript is not None:
-                utterance.move(UtteranceState.FINALIZING)
-                out.extend(self._fallbacks(utterance, result.transcript.metadata.fallback, now))
-                out.events.append(self._final_event(utterance, result.transcript, now))
-                utterance.move(UtteranceState.DONE)
-            else:
-                error = result.error or EchoicError("final decode failed")
-                if isinstance(error, ProviderUnavailableError):
-                    skips = tuple(
-                        s for s in error.skips if isinstance(s, Fallback) and s.to_tier is not None
-                    )
-                    out.extend(self._fallbacks(utterance, skips, now))
-                timed_out = isinstance(error, EngineTimeoutError)
-                utterance.move(UtteranceState.TIMED_OUT if timed_out else UtteranceState.FAILED)
-                out.events.append(
-                    self._stamp(
-                        EventType.ERROR,
-                        now,
-                        code=error.code,
-                        message=f"utterance {utterance.id}: {error.message}",
-                        retryable=error.retryable,
-                        utterance_id=utterance.id,
-                    )
-                )
+            # Finals leave in utterance order: speaker labels are assigned in it.
+            out.extend(
+                final_output(self._stamp, utterance, now, model=self.model, speakers=self._speakers)
+            )
             out.records.append(self._record(utterance, now, result))
         out.extend(self._maybe_end(now))
         return out
 
-    def _final_event(self, utterance: Utterance, transcript: Transcript, now: float) -> Event:
-        result = utterance.final_result
-        assert result is not None
-        speakers = self._speakers  # finals leave in utterance order: labels are assigned in it
-        # A final without words heard noise (a cough, a door): its "voice" is no speaker's.
-        embedding = result.embedding if transcript.text.strip() else None
-        return self._stamp(
-            EventType.FINAL,
-            now,
-            **final_fields(
-                utterance,
-                transcript,
-                model=self.model,
-                diarized=speakers is not None,
-                speaker=speakers.assign(embedding) if speakers is not None else None,
-            ),
-            latency=final_latency(utterance, result, now),
-        )
-
     def _record(
         self, utterance: Utterance, now: float, result: DecodeResult | None
     ) -> LatencyRecord:
-        request = utterance.final_request
-        latency = final_latency(utterance, result, now) if result else {}
-        samples = (utterance.end_sample or self._processed) - utterance.start_sample
-        return LatencyRecord(
+        return latency_record(
+            utterance,
+            now,
+            result,
             session_id=self.session_id,
-            utterance_id=utterance.id,
-            state=utterance.state.value,
-            capture_ms=ms(samples / SAMPLE_RATE),
-            endpoint_ms=latency.get("endpoint_ms", 0),
-            queue_ms=ms(result.started_at - request.created_at) if result and request else 0,
-            stt_ms=latency.get("stt_ms", 0),
-            total_ms=latency.get("total_ms", 0),
-            frames=samples // self._window,
-            bytes=samples * 4,
-            frames_dropped=self.frames_dropped - utterance.dropped_at_start,
-            source=_source(result),
             model=self.model,
-            speculative_hit=bool(request and request.speculative),
-            fallback_strategy=utterance.fallback_strategy,
-            queue_pressure=round(self.queue_pressure, 3),
-            turn=utterance.turn_cue or utterance.end_reason,
-            speaker_wait_ms=ms(result.embedding_wait_s) if result and self._speakers else None,
+            processed=self._processed,
+            window_samples=self._window,
+            frames_dropped=self.frames_dropped,
+            queue_pressure=self.queue_pressure,
+            diarized=self._speakers is not None,
+        )
+
+    def _maybe_draft(self, now: float) -> Output:
+        return self._partials.maybe_draft(self._open, self._processed, self._endpointer.state, now)
+
+    def _maybe_confirm(self, now: float) -> Output:
+        return self._partials.maybe_confirm(
+            self._open, self._processed, self._endpointer.state, now
         )
 
     def _maybe_end(self, now: float) -> Output:
@@ -726,9 +417,3 @@ class StreamSession:
             if end >= sample:
                 return at
         return default
-
-
-def _source(result: DecodeResult | None) -> str:
-    if result is None or result.transcript is None:
-        return "none"
-    return result.transcript.metadata.provider

@@ -85,3 +85,11 @@ class Utterance:
                 f"utterance {self.id}: illegal transition {self.state.value} → {to.value}"
             )
         self.state = to
+
+    def newest_text(self) -> str | None:
+        """The newest text of the open utterance: its speculative final's once that answered
+        (it covers every word up to the pause), else the newest draft or confirmation shown."""
+        result = self.final_result
+        if self.speculative is not None and result is not None and result.transcript:
+            return result.transcript.text
+        return self.hypothesis
