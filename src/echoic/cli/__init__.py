@@ -6,7 +6,11 @@ Bad input ends in one line on stderr (``error: …``) and a non-zero exit, never
 from echoic.cli import (
     bench,
     bench_diarization,
+    bench_jobs,
+    bench_rest,
     bench_sessions,
+    bench_stream,
+    bench_stream_server,
     bench_turns,
     db,
     jobs,
@@ -22,7 +26,11 @@ from echoic.cli.app import cli
 __all__ = [
     "bench",
     "bench_diarization",
+    "bench_jobs",
+    "bench_rest",
     "bench_sessions",
+    "bench_stream",
+    "bench_stream_server",
     "bench_turns",
     "cli",
     "db",
