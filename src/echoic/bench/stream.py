@@ -15,6 +15,10 @@ Single-model mode (``confirm_model=None``): one model drafts and finalizes. Dual
 is a second loaded copy, so drafts and confirmations still run side by side. The stream decodes
 in :func:`~echoic.streaming.live.stream_language` (English when either model is English-only).
 
+The options are :class:`~echoic.bench.stream_options.StreamBenchOptions`, the sessions
+:mod:`echoic.bench.session_files`, the models :mod:`echoic.bench.stream_models`; what is read off
+the process beside the events (latency log lines, CPU time) :mod:`echoic.bench.stream_probes`.
+
 Accuracy: the streaming WER (each session's finals joined, against the session's reference text)
 beside the batch WER of the same files through the default batch path (``transcribe_file`` with
 ``TranscribeOptions()`` — beam 5, in the stream's language — with the confirming model). Their
@@ -29,43 +33,40 @@ difference is the streaming penalty (goal ≤ 0.5 points).
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
-import resource
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from echoic.audio import decode_audio
 from echoic.batch import transcribe_file
-from echoic.bench.machine import MachineInfo, machine_info, peak_rss_mb
+from echoic.bench.machine import peak_rss_mb
+from echoic.bench.session_files import SessionFile, session_files
 from echoic.bench.stream_metrics import (
     Received,
-    Reference,
     SendTimes,
     match_counts,
     place_finals,
     utterance_latencies,
 )
+from echoic.bench.stream_models import LoadedModels, load_models
+from echoic.bench.stream_options import DecodeSettings, StreamBenchOptions
+from echoic.bench.stream_probes import cpu_s, latency_records, scheduler_stats
 from echoic.bench.stream_result import (
     BatchRun,
     SessionRun,
     StreamBenchResult,
     stats_delta,
-    stats_sum,
 )
 from echoic.bench.text import count_errors
-from echoic.engines.faster_whisper import DeviceConfig, FasterWhisperEngine, resolve_device
+from echoic.engines.faster_whisper import FasterWhisperEngine
 from echoic.engines.registry import EnginePool
 from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event, EventType
-from echoic.streaming.live import LiveStream, file_chunks, stream_language
+from echoic.streaming.live import LiveStream, file_chunks
 from echoic.streaming.runner import Embed, StreamAborted
-from echoic.streaming.scheduler import DEFAULT_MAX_BATCH, Schedulers, SchedulerStats
+from echoic.streaming.scheduler import Schedulers, SchedulerStats
 from echoic.streaming.speakers import installed_voice_encoder
 from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions
 from echoic.vad.silero import SileroVad
@@ -82,238 +83,6 @@ __all__ = [
     "run_stream_bench",
     "session_files",
 ]
-
-#: The per-utterance JSON records the stream runner logs (queue_ms, speculative_hit, …).
-LATENCY_LOGGER = "echoic.latency"
-
-
-@dataclass(frozen=True, kw_only=True)
-class DecodeSettings:
-    """Beam size and encoder input of one kind of live decode (drafts, or confirmations and
-    finals). ``encoder_pad_s``: the encoder sees the window plus this much padding; ``None``:
-    a full 30 s window, like stock faster-whisper."""
-
-    beam_size: int
-    encoder_pad_s: float | None
-
-    def __post_init__(self) -> None:
-        if self.beam_size < 1:
-            raise ValueError(f"beam_size must be at least 1, got {self.beam_size}")
-        if self.encoder_pad_s is not None and self.encoder_pad_s < 0:
-            raise ValueError(f"encoder_pad_s must not be negative, got {self.encoder_pad_s}")
-
-    @classmethod
-    def of(cls, options: TranscribeOptions) -> DecodeSettings:
-        return cls(beam_size=options.beam_size, encoder_pad_s=options.encoder_pad_s)
-
-    def apply(self, options: TranscribeOptions) -> TranscribeOptions:
-        return replace(options, beam_size=self.beam_size, encoder_pad_s=self.encoder_pad_s)
-
-    @property
-    def label(self) -> str:
-        search = "greedy" if self.beam_size == 1 else f"beam {self.beam_size}"
-        window = (
-            "30 s window" if self.encoder_pad_s is None else f"window + {self.encoder_pad_s:g} s"
-        )
-        return f"{search}, {window}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class StreamBenchOptions:
-    #: Session WAV files, or directories whose ``*.wav`` with a ``.json`` sidecar are taken.
-    sessions: tuple[Path, ...]
-    models_dir: Path
-    #: The drafting model (in single-model mode, the only one).
-    model: str = "tiny.en"
-    #: Dual-model (speculative) mode: the model that confirms and finalizes; ``None``: single.
-    confirm_model: str | None = None
-    #: Dual-model mode: confirm the open utterance this often (``None``: only at its end).
-    confirm_interval_ms: int | None = 1000
-    #: Pace chunks by the wall clock (EVAL.md); ``False``: as fast as the stream accepts them.
-    realtime: bool = True
-    chunk_ms: int = 20
-    #: Feed every session this many times (latencies pool over all repeats).
-    repeat: int = 1
-    stream: StreamConfig = field(default_factory=StreamConfig)
-    #: Overrides of ``stream.draft_options`` / ``stream.final_options`` (``None``: keep them).
-    draft: DecodeSettings | None = None
-    final: DecodeSettings | None = None
-    #: The spoken language; ``None``: :func:`stream_language` decides (English-only models: en).
-    language: str | None = None
-    #: The batch path the streaming WER is compared with (its language: the stream's if unset).
-    batch: TranscribeOptions = field(default_factory=TranscribeOptions)
-    compare_batch: bool = True
-    #: ``cpu_threads=0`` (one per core) becomes 1 in dual-model mode (DESIGN.md §10).
-    device: DeviceConfig = field(default_factory=DeviceConfig)
-    #: Drafts of several streams one batched call runs at most (1: one at a time).
-    max_batch: int = DEFAULT_MAX_BATCH
-
-    def __post_init__(self) -> None:
-        if self.max_batch < 1:
-            raise ValueError(f"max_batch must be at least 1, got {self.max_batch}")
-        if self.chunk_ms <= 0:
-            raise ValueError(f"chunk_ms must be positive, got {self.chunk_ms}")
-        if self.repeat < 1:
-            raise ValueError(f"repeat must be at least 1, got {self.repeat}")
-        if self.confirm_interval_ms is not None and self.confirm_interval_ms <= 0:
-            raise ValueError(
-                f"confirm_interval_ms must be positive, got {self.confirm_interval_ms}"
-            )
-
-    @property
-    def dual(self) -> bool:
-        return self.confirm_model is not None
-
-    @property
-    def confirming_model(self) -> str:
-        """The model whose decodes become the finals."""
-        return self.confirm_model or self.model
-
-    @property
-    def label(self) -> str:
-        return f"{self.model} → {self.confirm_model}" if self.dual else self.model
-
-    def stream_config(self, language: str | None) -> StreamConfig:
-        """``stream`` with the decode overrides, confirmations (dual-model mode) and language."""
-        config = self.stream
-        if self.draft is not None:
-            config = replace(config, draft_options=self.draft.apply(config.draft_options))
-        if self.final is not None:
-            config = replace(config, final_options=self.final.apply(config.final_options))
-        if self.dual:
-            config = replace(config, confirm_interval_ms=self.confirm_interval_ms)
-        return config.with_language(language)
-
-    def batch_options(self, language: str | None) -> TranscribeOptions:
-        if self.batch.language is not None:
-            return self.batch
-        return replace(self.batch, language=language)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SessionFile:
-    name: str
-    audio: Path
-    references: tuple[Reference, ...]
-    text: str  # the whole session's reference text
-
-    @classmethod
-    def load(cls, wav: Path) -> SessionFile:
-        sidecar = wav.with_suffix(".json")
-        try:
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-            references = tuple(
-                Reference(
-                    id=str(s["id"]),
-                    speech_start_s=float(s["speech_start_s"]),
-                    speech_end_s=float(s["speech_end_s"]),
-                    text=str(s["text"]),
-                )
-                for s in meta["segments"]
-            )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{sidecar}: not a session sidecar ({exc!r})") from exc
-        text = str(meta.get("text") or " ".join(r.text for r in references))
-        return cls(name=wav.stem, audio=wav, references=references, text=text)
-
-    def looped(self, times: int, duration_s: float) -> SessionFile:
-        """The session played ``times`` times back to back (``duration_s`` each): references
-        shifted, ids suffixed ``#n``. The audio is the caller's (``np.tile``)."""
-        if times < 1:
-            raise ValueError(f"times must be at least 1, got {times}")
-        if times == 1:
-            return self
-        references = tuple(
-            replace(
-                r,
-                id=f"{r.id}#{n + 1}",
-                speech_start_s=r.speech_start_s + n * duration_s,
-                speech_end_s=r.speech_end_s + n * duration_s,
-            )
-            for n in range(times)
-            for r in self.references
-        )
-        return replace(
-            self,
-            name=f"{self.name}×{times}",
-            references=references,
-            text=" ".join([self.text] * times),
-        )
-
-
-def session_files(paths: tuple[Path, ...]) -> list[SessionFile]:
-    """Expand directories to their sessions (sorted); raise if nothing is left."""
-    wavs: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            wavs += sorted(p for p in path.glob("*.wav") if p.with_suffix(".json").is_file())
-        else:
-            wavs.append(path)
-    if not wavs:
-        raise ValueError(f"no session (*.wav with a .json sidecar) in {', '.join(map(str, paths))}")
-    return [SessionFile.load(p.resolve()) for p in dict.fromkeys(wavs)]
-
-
-@dataclass(frozen=True, kw_only=True)
-class LoadedModels:
-    """The engines of one benchmark configuration and the language its streams decode in."""
-
-    draft: FasterWhisperEngine
-    confirm: FasterWhisperEngine
-    language: str | None
-    config: StreamConfig
-    max_batch: int = DEFAULT_MAX_BATCH
-
-    def machine(self, options: StreamBenchOptions) -> MachineInfo:
-        """The machine and engine settings a report of ``options`` was measured with."""
-        device = resolve_device(options.device)
-        load_s = self.draft.load_s + (self.confirm.load_s if self.confirm is not self.draft else 0)
-        return machine_info(
-            model=options.label,
-            device=device.device,
-            compute_type=device.compute_type,
-            cpu_threads=device.cpu_threads,
-            beam_size=self.config.final_options.beam_size,
-            load_s=load_s,
-        )
-
-    def schedulers(self) -> Schedulers:
-        """A fresh scheduler set, shared by every stream fed through it (as in the server)."""
-        return Schedulers.of(self.draft, self.confirm, max_batch=self.max_batch)
-
-
-@contextmanager
-def load_models(
-    options: StreamBenchOptions, pool: EnginePool | None = None
-) -> Iterator[LoadedModels]:
-    """Load (or take from ``pool``) the models of ``options``; close what was loaded here.
-
-    A model confirming itself is loaded once and shares one scheduler, as in the server (its
-    confirmations and finals go before its drafts).
-    """
-    own: list[EnginePool] = []
-
-    def new_pool() -> EnginePool:
-        own.append(EnginePool(options.models_dir, options.device))
-        return own[-1]
-
-    try:
-        engines = pool if pool is not None else new_pool()
-        draft = engines.get(options.model)
-        confirm = draft
-        if options.confirm_model is not None:
-            confirm = engines.get(options.confirm_model)
-        language = stream_language(options.language, [draft, confirm])
-        yield LoadedModels(
-            draft=draft,
-            confirm=confirm,
-            language=language,
-            config=options.stream_config(language),
-            max_batch=options.max_batch,
-        )
-    finally:
-        for engines in own:
-            asyncio.run(engines.aclose())
 
 
 def run_stream_bench(
@@ -507,50 +276,3 @@ def _batch(
         seconds=seconds,
         counts=count_errors(session.text, transcript.text),
     )
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            data = json.loads(record.getMessage())
-        except ValueError:
-            return
-        if isinstance(data, dict):
-            self.records.append(data)
-
-
-@contextmanager
-def latency_records() -> Iterator[list[dict[str, Any]]]:
-    """Collect the runner's ``echoic.latency`` lines; switch them on (only for us) if off."""
-    logger = logging.getLogger(LATENCY_LOGGER)
-    handler = _Collect()
-    level, propagate = logger.level, logger.propagate
-    if not logger.isEnabledFor(logging.INFO):
-        # Enabled here only to be collected: do not let them reach the application's handlers.
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-    logger.addHandler(handler)
-    try:
-        yield handler.records
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
-
-
-def cpu_s() -> float:
-    """CPU seconds this process has used (every thread: the event loop and the models')."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def scheduler_stats(schedulers: Schedulers) -> SchedulerStats:
-    """The counters of both schedulers of a dual-model set, summed (one in single-model mode)."""
-    stats = replace(schedulers.draft.stats)
-    if schedulers.dual:
-        stats = stats_sum(stats, schedulers.confirm.stats)
-    return stats

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 from echoic.audio import decode_audio
 from echoic.bench.fleet import fleet
 from echoic.bench.machine import MachineInfo, machine_info, peak_rss_mb
-from echoic.bench.stream import SessionFile, session_files
+from echoic.bench.session_files import SessionFile, session_files
 from echoic.bench.stream_clients import RT_PREFIX, Arrival, stream_listen, stream_realtime
 from echoic.bench.stream_metrics import (
     Received,

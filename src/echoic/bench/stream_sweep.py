@@ -38,19 +38,12 @@ from rich.table import Table
 from echoic.audio import decode_audio
 from echoic.bench.machine import MachineInfo, peak_rss_mb
 from echoic.bench.report import write_with_plot
-from echoic.bench.stream import (
-    LoadedModels,
-    SessionFile,
-    StreamBenchOptions,
-    cpu_s,
-    latency_records,
-    load_models,
-    scheduler_stats,
-    session_files,
-    stream_session,
-    warm_up,
-)
+from echoic.bench.session_files import SessionFile, session_files
+from echoic.bench.stream import stream_session, warm_up
 from echoic.bench.stream_metrics import Spread, UtteranceLatency, spread
+from echoic.bench.stream_models import LoadedModels, load_models
+from echoic.bench.stream_options import StreamBenchOptions
+from echoic.bench.stream_probes import cpu_s, latency_records, scheduler_stats
 from echoic.bench.stream_result import SessionRun, stats_delta
 from echoic.streaming.scheduler import SchedulerStats
 from echoic.types import SAMPLE_RATE

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from echoic.audio.decode import decode_audio
-from echoic.bench.stream import SessionFile
+from echoic.bench.session_files import SessionFile
 from echoic.bench.stream_metrics import Reference
 from echoic.engines.faster_whisper import FasterWhisperEngine
 from echoic.streaming.config import StreamConfig
