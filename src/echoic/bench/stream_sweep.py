@@ -16,191 +16,64 @@ that does not hold.
     result = run_sweep(SweepOptions(bench=StreamBenchOptions(sessions=..., models_dir=...)))
     print_sweep_table(result)
     write_sweep_report(result, Path("sweep.json"))
+
+The levels' arithmetic and verdicts are pure (:mod:`echoic.bench.stream_sweep_verdict`); the
+table and plot are in :mod:`echoic.bench.stream_sweep_report`. Both are re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from rich.console import Console
-from rich.table import Table
 
 from echoic.audio import decode_audio
 from echoic.bench.machine import MachineInfo, peak_rss_mb
-from echoic.bench.report import write_with_plot
 from echoic.bench.session_files import SessionFile, session_files
 from echoic.bench.stream import stream_session, warm_up
-from echoic.bench.stream_metrics import Spread, UtteranceLatency, spread
 from echoic.bench.stream_models import LoadedModels, load_models
 from echoic.bench.stream_options import StreamBenchOptions
 from echoic.bench.stream_probes import cpu_s, latency_records, scheduler_stats
 from echoic.bench.stream_result import SessionRun, stats_delta
+from echoic.bench.stream_sweep_report import plot_sweep, print_sweep_table, write_sweep_report
+from echoic.bench.stream_sweep_verdict import (
+    LevelSummary,
+    SweepCriteria,
+    Verdict,
+    judge,
+    largest_holding,
+    parse_levels,
+    thirds,
+)
 from echoic.streaming.scheduler import SchedulerStats
 from echoic.types import SAMPLE_RATE
 from echoic.vad.silero import SileroVad
 
+__all__ = [
+    "DEFAULT_LEVELS",
+    "LevelSummary",
+    "SweepCriteria",
+    "SweepLevel",
+    "SweepOptions",
+    "SweepResult",
+    "Verdict",
+    "judge",
+    "largest_holding",
+    "parse_levels",
+    "plot_sweep",
+    "print_sweep_table",
+    "run_sweep",
+    "thirds",
+    "utterance_period_s",
+    "write_sweep_report",
+]
+
 DEFAULT_LEVELS = (1, 2, 4, 8)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SweepCriteria:
-    """When a level of the sweep holds (see the module docstring)."""
-
-    max_final_p95_s: float = 1.5
-    #: Largest allowed rise of final latency P95 from the first to the last third, as a fraction.
-    max_growth: float = 0.30
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, kw_only=True)
-class LevelSummary:
-    """What one level of the sweep measured, pooled over its streams (latencies in seconds)."""
-
-    k: int
-    utterances: int
-    no_final: int
-    no_draft: int
-    final: Spread
-    first_draft: Spread
-    #: Final latency over the first / last third of each stream's utterances.
-    early_final: Spread
-    late_final: Spread
-    frames_dropped: int
-    aborted: int
-
-    @property
-    def growth(self) -> float | None:
-        """Relative rise of final latency P95 from the first third to the last (0.3: +30 %)."""
-        early, late = self.early_final.p95, self.late_final.p95
-        if early is None or late is None or early <= 0:
-            return None
-        return late / early - 1
-
-    @classmethod
-    def of(
-        cls,
-        k: int,
-        streams: Sequence[Sequence[UtteranceLatency]],
-        *,
-        frames_dropped: int = 0,
-        aborted: int = 0,
-    ) -> LevelSummary:
-        """Pool the per-reference latencies of ``streams`` (one sequence per stream)."""
-        rows = [row for stream in streams for row in stream]
-        early: list[UtteranceLatency] = []
-        late: list[UtteranceLatency] = []
-        for stream in streams:
-            first, last = thirds(stream)
-            early += first
-            late += last
-        return cls(
-            k=k,
-            utterances=len(rows),
-            no_final=sum(1 for r in rows if r.final_s is None),
-            no_draft=sum(1 for r in rows if r.first_draft_s is None),
-            final=spread(r.final_s for r in rows),
-            first_draft=spread(r.first_draft_s for r in rows),
-            early_final=spread(r.final_s for r in early),
-            late_final=spread(r.final_s for r in late),
-            frames_dropped=frames_dropped,
-            aborted=aborted,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        growth = self.growth
-        return {
-            "k": self.k,
-            "utterances": self.utterances,
-            "no_final": self.no_final,
-            "no_draft": self.no_draft,
-            "final_s": self.final.to_dict(),
-            "first_draft_s": self.first_draft.to_dict(),
-            "early_final_s": self.early_final.to_dict(),
-            "late_final_s": self.late_final.to_dict(),
-            "growth": None if growth is None else round(growth, 4),
-            "frames_dropped": self.frames_dropped,
-            "aborted_streams": self.aborted,
-        }
-
-
-def thirds(
-    rows: Sequence[UtteranceLatency],
-) -> tuple[list[UtteranceLatency], list[UtteranceLatency]]:
-    """The first and the last third of one stream's utterances, by when their speech ended
-    (at least one utterance each; they overlap when there are fewer than two)."""
-    ordered = sorted(rows, key=lambda r: r.reference.speech_end_s)
-    if not ordered:
-        return [], []
-    size = max(1, len(ordered) // 3)
-    return ordered[:size], ordered[-size:]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Verdict:
-    holds: bool
-    reasons: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"holds": self.holds, "reasons": list(self.reasons)}
-
-
-def judge(level: LevelSummary, criteria: SweepCriteria | None = None) -> Verdict:
-    """Whether ``level`` holds; when not, every reason why."""
-    criteria = criteria or SweepCriteria()
-    reasons: list[str] = []
-    if level.frames_dropped:
-        reasons.append(f"{level.frames_dropped} audio frames dropped")
-    if level.aborted:
-        reasons.append(f"{level.aborted} of {level.k} streams aborted (overloaded)")
-    if level.no_final:
-        reasons.append(f"{level.no_final} of {level.utterances} utterances got no final")
-    p95 = level.final.p95
-    if p95 is None:
-        reasons.append("no final latency measured")
-    elif p95 > criteria.max_final_p95_s:
-        reasons.append(f"final P95 {p95:.2f} s > {criteria.max_final_p95_s:g} s")
-    growth = level.growth
-    if growth is not None and growth > criteria.max_growth:
-        reasons.append(
-            f"final P95 grew {growth:+.0%} from the first to the last third "
-            f"(limit {criteria.max_growth:+.0%})"
-        )
-    return Verdict(holds=not reasons, reasons=tuple(reasons))
-
-
-def largest_holding(verdicts: Sequence[tuple[int, Verdict]]) -> int | None:
-    """The largest K such that it and every smaller K swept held; ``None`` if K=smallest fails."""
-    best: int | None = None
-    for k, verdict in sorted(verdicts, key=lambda kv: kv[0]):
-        if not verdict.holds:
-            break
-        best = k
-    return best
-
-
-def parse_levels(text: str, what: str = "stream counts") -> tuple[int, ...]:
-    """``"1,2,4,8"`` → ``(1, 2, 4, 8)``: positive, strictly increasing."""
-    try:
-        levels = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError as exc:
-        raise ValueError(f"not a comma-separated list of {what}: {text!r}") from exc
-    if not levels or any(k < 1 for k in levels):
-        raise ValueError(f"{what} must be positive integers: {text!r}")
-    if any(b <= a for a, b in itertools.pairwise(levels)):
-        raise ValueError(f"{what} must increase: {text!r}")
-    return levels
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -397,110 +270,3 @@ async def _sweep(
 def utterance_period_s(session: SessionFile) -> float:
     """How often the session's utterances end, on average: its length over their number."""
     return len(decode_audio(session.audio)) / SAMPLE_RATE / max(1, len(session.references))
-
-
-SWEEP_COLUMNS = (
-    "K",
-    "utts",
-    "final P50",
-    "final P95",
-    "P95 first ⅓",
-    "P95 last ⅓",
-    "growth",
-    "draft P95",
-    "no draft",
-    "no final",
-    "dropped",
-    "aborted",
-    "CPU s/s",
-    "holds",
-)
-
-
-def sweep_cells(summary: LevelSummary, verdict: Verdict, cpu_per_audio_s: float) -> list[str]:
-    growth = summary.growth
-    return [
-        str(summary.k),
-        str(summary.utterances),
-        _s(summary.final.p50),
-        _s(summary.final.p95),
-        _s(summary.early_final.p95),
-        _s(summary.late_final.p95),
-        "–" if growth is None else f"{growth:+.0%}",
-        _s(summary.first_draft.p95),
-        str(summary.no_draft),
-        str(summary.no_final),
-        str(summary.frames_dropped),
-        str(summary.aborted),
-        f"{cpu_per_audio_s:.3f}",
-        "yes" if verdict.holds else "no",
-    ]
-
-
-def print_sweep_table(result: SweepResult, console: Console | None = None) -> None:
-    console = console or Console()
-    mode = "real time" if result.realtime else "fast (not real time: latencies are not a user's)"
-    loops = f" ×{result.loops}" if result.loops > 1 else ""
-    if result.stagger_period_s:
-        loops += f", started over {result.stagger_period_s:.1f} s"
-    table = Table(
-        title=f"concurrency sweep · {result.label} · {mode} · {result.session}{loops} per stream · "
-        f"one shared scheduler set, drafts batched by up to {result.max_batch} · latencies in s"
-    )
-    for column in SWEEP_COLUMNS:
-        table.add_column(column, justify="right")
-    for level, (_, verdict) in zip(result.levels, result.verdicts, strict=True):
-        table.add_row(*sweep_cells(level.summary, verdict, level.cpu_per_audio_s))
-    console.print(table)
-    for level, (_, verdict) in zip(result.levels, result.verdicts, strict=True):
-        if not verdict.holds:
-            console.print(f"K={level.k} does not hold: {'; '.join(verdict.reasons)}")
-    c = result.criteria
-    console.print(
-        f"largest K that holds (no drops, every final, final P95 ≤ {c.max_final_p95_s:g} s, "
-        f"growth ≤ {c.max_growth:.0%}): {result.largest_k if result.largest_k else 'none'}"
-    )
-
-
-def write_sweep_report(
-    result: SweepResult, json_path: Path, png_path: Path | None = None
-) -> tuple[Path, Path]:
-    return write_with_plot(result, json_path, png_path, lambda png: plot_sweep(result, png))
-
-
-def plot_sweep(result: SweepResult, path: Path) -> Path:
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    summaries = [level.summary for level in result.levels]
-    ks = [s.k for s in summaries]
-    series: list[tuple[str, list[float | None], str]] = [
-        ("final P50", [s.final.p50 for s in summaries], "-o"),
-        ("final P95", [s.final.p95 for s in summaries], "-s"),
-        ("final P95, first ⅓", [s.early_final.p95 for s in summaries], ":^"),
-        ("final P95, last ⅓", [s.late_final.p95 for s in summaries], ":v"),
-        ("first draft P95", [s.first_draft.p95 for s in summaries], "--d"),
-    ]
-    for label, values, style in series:
-        ax.plot(ks, [np.nan if v is None else v for v in values], style, label=label)
-    ax.axhline(result.criteria.max_final_p95_s, color="#d62728", lw=1, ls="--")
-    for k, verdict in result.verdicts:
-        if not verdict.holds:
-            ax.axvspan(k * 0.85, k * 1.15, color="#d62728", alpha=0.12)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(ks, [str(k) for k in ks])
-    ax.set_xlabel("simultaneous real-time streams (K); red: does not hold")
-    ax.set_ylabel("seconds")
-    ax.legend(fontsize=8)
-    fig.suptitle(
-        f"{result.label} · {result.session} · {'real time' if result.realtime else 'fast'} · "
-        f"largest K that holds: {result.largest_k or 'none'}",
-        fontsize=10,
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
-
-
-def _s(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
