@@ -10,6 +10,10 @@ Live decodes run on the model's inference threads. A decode started under
 :data:`~echoic.engines.gate.chunk_slots` (REST and jobs in a server) runs on a background thread
 instead, and each of its CTranslate2 calls holds one of the device's compute slots, at a lower
 priority than live work (:mod:`echoic.engines.gate`).
+
+The device settings are in :mod:`echoic.engines.device`, the translation between echoic's types
+and faster-whisper's in :mod:`echoic.engines.conversion`; their public names are importable from
+here too.
 """
 
 from __future__ import annotations
@@ -18,22 +22,26 @@ import asyncio
 import contextlib
 import copy
 import logging
-import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from echoic.engines.align import align_tokens
 from echoic.engines.base import Capabilities, Health, LanguageGuess, ProgressCallback
+from echoic.engines.conversion import (
+    SegmentCallback,
+    collect_segments,
+    decode_kwargs,
+    window_options,
+    window_transcript,
+)
+from echoic.engines.device import DeviceConfig, ResolvedDevice, resolve_device
 from echoic.engines.gate import ChunkGate, chunk_slots
 from echoic.engines.models import ResolvedModel
 from echoic.engines.window import (
     WINDOW_MAX_S,
-    WindowOptions,
-    WindowResult,
     decode_window,
     decode_windows,
     length_groups,
@@ -42,84 +50,28 @@ from echoic.errors import EngineError, InvalidRequestError
 from echoic.types import (
     SAMPLE_RATE,
     Audio,
-    Segment,
     Task,
     TranscribeOptions,
     Transcript,
     TranscriptMetadata,
     Word,
     build_transcript,
-    logprob_to_confidence,
 )
+
+__all__ = [
+    "MAX_BATCH",
+    "DeviceConfig",
+    "FasterWhisperEngine",
+    "ResolvedDevice",
+    "SegmentCallback",
+    "decode_kwargs",
+    "resolve_device",
+]
 
 log = logging.getLogger(__name__)
 
 #: Most windows one batched call decodes together (:meth:`FasterWhisperEngine.transcribe_batch`).
 MAX_BATCH = 16
-
-#: Called from the inference thread with each segment as soon as it is decoded.
-SegmentCallback = Callable[[Segment], None]
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeviceConfig:
-    device: str = "auto"  # auto | cpu | cuda
-    compute_type: str = "default"  # default: int8 on CPU, float16 on CUDA
-    #: CTranslate2 threads inside one call. 0: one on CPU, where a second thread per call made
-    #: decodes slower on the 2-core machine (DESIGN.md §10): parallel calls use the cores better.
-    cpu_threads: int = 0
-    #: Calls one loaded model runs at once (weights shared). 0: CPU cores // cpu_threads on CPU,
-    #: one on CUDA.
-    workers: int = 0
-
-
-@dataclass(frozen=True)
-class ResolvedDevice:
-    device: str
-    compute_type: str
-    cpu_threads: int
-    workers: int
-
-
-def resolve_device(config: DeviceConfig) -> ResolvedDevice:
-    """Turn ``auto``/``default``/``0`` into the concrete device, compute type, threads per call
-    and parallel calls."""
-    device = config.device
-    if device == "auto":
-        import ctranslate2
-
-        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-    compute_type = config.compute_type
-    if compute_type == "default":
-        compute_type = "float16" if device == "cuda" else "int8"
-    cores = os.cpu_count() or 1
-    if device == "cuda":
-        threads = config.cpu_threads or cores
-        return ResolvedDevice(device, compute_type, threads, config.workers or 1)
-    threads = config.cpu_threads or 1
-    workers = config.workers or max(1, cores // threads)
-    return ResolvedDevice(device, compute_type, threads, workers)
-
-
-def decode_kwargs(options: TranscribeOptions) -> dict[str, Any]:
-    """The faster-whisper keyword arguments for ``options``.
-
-    Shared with the overhead benchmark so that echoic and plain faster-whisper are compared with
-    identical decoding options.
-    """
-    return {
-        "language": options.language,
-        "task": options.task.value,
-        "beam_size": options.beam_size,
-        "temperature": (
-            list(options.temperature)
-            if isinstance(options.temperature, tuple)
-            else options.temperature
-        ),
-        "initial_prompt": options.prompt,
-        "word_timestamps": options.word_timestamps,
-        "vad_filter": options.vad_filter,
-    }
 
 
 class FasterWhisperEngine:
@@ -306,7 +258,7 @@ class FasterWhisperEngine:
                 )
             else:
                 segments_iter, info = model.transcribe(audio, **kwargs)
-            segments = self._collect(segments_iter, duration, progress, on_segment)
+            segments = collect_segments(segments_iter, duration, progress, on_segment)
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
         metadata = self._metadata(started, queued_at or started, batched=batched)
@@ -359,7 +311,7 @@ class FasterWhisperEngine:
         if self.batch_limit(options) < 2:
             return [self.transcribe_sync(a, options, queued_at=queued_at) for a in audios]
         results: dict[int, Transcript] = {}
-        window = self._window_options(options)
+        window = window_options(options)
         for group in self.batch_groups([len(a) for a in audios], options):
             if len(group) == 1 and len(audios[group[0]]) / SAMPLE_RATE > WINDOW_MAX_S:
                 results[group[0]] = self.transcribe_sync(audios[group[0]], options)
@@ -370,7 +322,7 @@ class FasterWhisperEngine:
                 raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
             metadata = self._metadata(started, queued_at or started, batched=len(group) > 1)
             for i, result in zip(group, decoded, strict=True):
-                results[i] = self._window_transcript(result, options, metadata)
+                results[i] = window_transcript(result, options, metadata)
         return [results[i] for i in range(len(audios))]
 
     def _decode_window(
@@ -383,36 +335,13 @@ class FasterWhisperEngine:
         on_segment: SegmentCallback | None = None,
     ) -> Transcript:
         try:
-            result = decode_window(self._model, audio, self._window_options(options))
+            result = decode_window(self._model, audio, window_options(options))
         except (RuntimeError, ValueError) as exc:
             raise EngineError(f"transcription failed in {self.name}: {exc}") from exc
         if on_segment is not None and result.segment is not None:
             on_segment(result.segment)
         metadata = self._metadata(started, queued_at, batched=False)
-        return self._window_transcript(result, options, metadata)
-
-    @staticmethod
-    def _window_options(options: TranscribeOptions) -> WindowOptions:
-        return WindowOptions(
-            language=options.language,
-            beam_size=options.beam_size,
-            prompt=options.prompt,
-            word_timestamps=options.word_timestamps,
-            pad_s=options.encoder_pad_s,
-        )
-
-    @staticmethod
-    def _window_transcript(
-        result: WindowResult, options: TranscribeOptions, metadata: TranscriptMetadata
-    ) -> Transcript:
-        return build_transcript(
-            segments=[] if result.segment is None else [result.segment],
-            duration=result.duration,
-            language=result.language,
-            language_probability=round(result.language_probability, 4),
-            task=options.task,
-            metadata=metadata,
-        )
+        return window_transcript(result, options, metadata)
 
     def _metadata(self, started: float, queued_at: float, *, batched: bool) -> TranscriptMetadata:
         return TranscriptMetadata(
@@ -444,44 +373,6 @@ class FasterWhisperEngine:
         from echoic.engines.batched import ChunkParallelPipeline
 
         return ChunkParallelPipeline(model, self._chunk_executor, ways=self._workers)
-
-    @staticmethod
-    def _collect(
-        raw: Iterable[Any],
-        duration: float,
-        progress: ProgressCallback | None,
-        on_segment: SegmentCallback | None = None,
-    ) -> list[Segment]:
-        segments: list[Segment] = []
-        for seg in raw:
-            words = None
-            if seg.words is not None:
-                words = tuple(
-                    Word(word=w.word, start=w.start, end=w.end, probability=w.probability)
-                    for w in seg.words
-                )
-            segments.append(
-                Segment(
-                    id=len(segments),
-                    start=seg.start,
-                    end=seg.end,
-                    text=seg.text,
-                    confidence=logprob_to_confidence(seg.avg_logprob),
-                    avg_logprob=round(seg.avg_logprob, 4),
-                    no_speech_prob=round(seg.no_speech_prob, 4),
-                    compression_ratio=round(seg.compression_ratio, 4),
-                    temperature=seg.temperature,
-                    tokens=tuple(seg.tokens),
-                    words=words,
-                )
-            )
-            if on_segment is not None:
-                on_segment(segments[-1])
-            if progress is not None:
-                progress(min(seg.end, duration), duration)
-        if progress is not None:
-            progress(duration, duration)
-        return segments
 
     async def detect_language(self, audio: Audio) -> LanguageGuess:
         if self._resolved.english_only:
