@@ -392,6 +392,8 @@ class StreamSession:
             diarized=self._speakers is not None,
         )
 
+    # -- drafts and confirmations (:mod:`echoic.streaming.partials`) ----------------------
+
     def _maybe_draft(self, now: float) -> Output:
         return self._partials.maybe_draft(self._open, self._processed, self._endpointer.state, now)
 
