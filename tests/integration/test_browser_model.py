@@ -1,14 +1,22 @@
 """The browser's tiny.en against the CTranslate2 tiny.en it was converted from, on the whole dev
 manifest: same greedy rules (beam 1, no timestamps, no prompt, no temperature fallback, the
-encoder input right-sized to the audio plus 2 s), word error rates within half a point."""
+encoder input right-sized to the audio plus 2 s), word error rates within half a point.
+
+CTranslate2 runs the weights in float32 here, the arithmetic the ONNX graphs do: the
+comparison checks the conversion, not quantization. (The server's default int8 on CPU scores
+10.26 % on this set against 9.85 % for both float32 paths, which give the same text for all 78
+files.) Then whisper.js runs in Node on onnxruntime-web and must pick the Python decoder's
+tokens exactly."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +27,8 @@ from echoic.bench.manifest import load_manifest
 from echoic.bench.text import corpus_wer
 from echoic.browser.decode import ReferenceDecoder
 from echoic.browser.pack import install_hint, load_pack, model_dir
-from echoic.engines.faster_whisper import FasterWhisperEngine
+from echoic.engines.faster_whisper import DeviceConfig, FasterWhisperEngine
+from echoic.engines.models import resolve_model
 from echoic.types import TranscribeOptions
 
 MAX_WER_GAP = 0.005  # half a WER point
@@ -34,6 +43,15 @@ GREEDY = TranscribeOptions(
 )
 
 
+@pytest.fixture(scope="module")
+def ct2_float32(models_dir: Path) -> Iterator[FasterWhisperEngine]:
+    engine = FasterWhisperEngine(
+        resolve_model("tiny.en", models_dir), DeviceConfig(device="cpu", compute_type="float32")
+    )
+    yield engine
+    asyncio.run(engine.aclose())
+
+
 @pytest.fixture(scope="session")
 def browser_model(models_dir: Path) -> ReferenceDecoder:
     if load_pack(models_dir) is None:
@@ -42,18 +60,20 @@ def browser_model(models_dir: Path) -> ReferenceDecoder:
 
 
 def test_the_onnx_model_transcribes_the_dev_set_as_ctranslate2_does(
-    browser_model: ReferenceDecoder, tiny: FasterWhisperEngine, eval_dir: Path
+    browser_model: ReferenceDecoder, ct2_float32: FasterWhisperEngine, eval_dir: Path
 ) -> None:
     utterances = load_manifest(eval_dir / "manifest.jsonl")
     references, onnx_texts, ct2_texts = [], [], []
-    onnx_s = ct2_s = 0.0
+    onnx_s = ct2_s = encode_ms = 0.0
     for utterance in utterances:
         audio = np.asarray(decode_audio(utterance.audio), dtype=np.float32)
         started = time.perf_counter()
-        onnx_texts.append(browser_model.transcribe(audio).text)
+        decoded = browser_model.transcribe(audio)
         onnx_s += time.perf_counter() - started
+        onnx_texts.append(decoded.text)
+        encode_ms += decoded.encode_ms
         started = time.perf_counter()
-        ct2_texts.append(tiny.transcribe_sync(audio, GREEDY).text)
+        ct2_texts.append(ct2_float32.transcribe_sync(audio, GREEDY).text)
         ct2_s += time.perf_counter() - started
         references.append(utterance.text)
     onnx_wer, ct2_wer = corpus_wer(references, onnx_texts), corpus_wer(references, ct2_texts)
@@ -61,7 +81,8 @@ def test_the_onnx_model_transcribes_the_dev_set_as_ctranslate2_does(
     audio_s = sum(u.duration_s for u in utterances)
     print(
         f"\n{len(utterances)} files, {audio_s:.0f} s of speech: WER ONNX {onnx_wer:.2%} "
-        f"({onnx_s:.1f} s) vs CTranslate2 {ct2_wer:.2%} ({ct2_s:.1f} s); "
+        f"({onnx_s:.1f} s, {encode_ms / 1000:.1f} s of it encoding) vs CTranslate2 float32 "
+        f"{ct2_wer:.2%} ({ct2_s:.1f} s); "
         f"{same} identical texts"
     )
     assert onnx_wer < 0.25  # it transcribes at all (tiny.en is near 10 % here)
