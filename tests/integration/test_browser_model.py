@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -118,7 +119,7 @@ def test_whisper_js_in_node_matches_the_python_decoder_token_for_token(
         clip = tmp_path / f"{utterance.id}.f32"
         audio.tofile(clip)
         clips.append(str(clip))
-        expected[str(clip)] = browser_model.transcribe(audio)
+        expected[str(clip)] = browser_model.transcribe(audio, word_timestamps=True)
     pack = load_pack(models_dir)
     assert pack is not None
     runtime = pack.runtime_files[0].path.parent
@@ -142,3 +143,39 @@ def test_whisper_js_in_node_matches_the_python_decoder_token_for_token(
         )
         assert tuple(result["tokens"]) == reference.tokens
         assert result["text"] == reference.text
+        assert [w["word"] for w in result["words"]] == [w.word for w in reference.words]
+        for word, twin in zip(result["words"], reference.words, strict=True):
+            # One encoder position (20 ms) either way: WebAssembly's float arithmetic may
+            # settle a near-tie of the alignment path differently.
+            assert abs(word["start"] - twin.start) <= 0.021, (word, twin)
+            assert abs(word["end"] - twin.end) <= 0.021, (word, twin)
+            assert abs(word["probability"] - twin.probability) <= 1e-3, (word, twin)
+
+
+#: Clips whose decoder does not loop (a loop's words are cut differently by the two paths).
+WORD_CLIPS = 8
+
+
+def test_word_timings_match_ctranslate2s(
+    browser_model: ReferenceDecoder, ct2_float32: FasterWhisperEngine, eval_dir: Path
+) -> None:
+    """faster-whisper's word timings on CTranslate2 (its alignment plus a clamp of overlong
+    words, which the browser leaves out) and the ONNX model's agree to the encoder position."""
+    options = replace(GREEDY, word_timestamps=True)
+    utterances = load_manifest(eval_dir / "manifest.jsonl", limit=WORD_CLIPS + 2)
+    gaps: list[float] = []
+    compared = 0
+    for utterance in utterances:
+        audio = np.asarray(decode_audio(utterance.audio), dtype=np.float32)
+        ours = browser_model.transcribe(audio, word_timestamps=True).words
+        segments = ct2_float32.transcribe_sync(audio, options).segments
+        theirs = [w for s in segments for w in s.words or ()]
+        if [w.word for w in ours] != [w.word.strip() for w in theirs]:
+            continue
+        compared += 1
+        for word, twin in zip(ours, theirs, strict=True):
+            gaps += [abs(word.start - twin.start), abs(word.end - twin.end)]
+    print(f"\n{compared} files, {len(gaps) // 2} words: mean |Δt| {np.mean(gaps) * 1000:.1f} ms")
+    assert compared >= WORD_CLIPS
+    assert np.median(gaps) == 0.0
+    assert np.mean(gaps) < 0.03

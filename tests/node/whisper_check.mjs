@@ -28,7 +28,7 @@ const whisper = await createWhisper(ort, {
 for (const clip of clips) {
   const raw = await readFile(clip);
   const samples = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
-  const result = await whisper.transcribe(samples);
+  const result = await whisper.transcribe(samples, { wordTimestamps: true });
   console.log(JSON.stringify({ clip, seconds: samples.length / 16000, ...result }));
 }
 await whisper.release();
