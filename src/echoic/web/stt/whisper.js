@@ -102,13 +102,17 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
     return Math.exp(logits[token] - max) / sum;
   }
 
-  async function step(tokenIds, selfKv, crossKv) {
+  // Without word timings the alignment weights are not fetched (no copy out of WebGPU).
+  const alignable = decoderSession.outputNames.includes("alignment");
+  async function step(tokenIds, selfKv, crossKv, withAlignment) {
     const ids = BigInt64Array.from(tokenIds, (t) => BigInt(t));
-    return decoderSession.run({
+    const feeds = {
       tokens: new ort.Tensor("int64", ids, [1, ids.length]),
       self_kv: selfKv,
       cross_kv: crossKv,
-    });
+    };
+    const fetches = ["logits", "new_self_kv", ...(withAlignment && alignable ? ["alignment"] : [])];
+    return decoderSession.run(feeds, fetches);
   }
 
   async function transcribe(samples, { maxTokens, wordTimestamps = false } = {}) {
@@ -130,7 +134,7 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
     const rows = []; // the alignment heads' weights of each call, when words are wanted
     let unfed = [config.eot]; // whose rows are missing when the loop ends
     for (let n = 0; n < limit; n++) {
-      const result = await step(stepTokens, selfKv, crossKv);
+      const result = await step(stepTokens, selfKv, crossKv, wordTimestamps);
       selfKv = result.new_self_kv;
       if (wordTimestamps && result.alignment) rows.push(result.alignment);
       const logits = result.logits.data;
@@ -149,7 +153,7 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
     let words = [];
     if (wordTimestamps && out.length > 0 && rows.length > 0) {
       // Whisper standardises the weights over every row, <|endoftext|>'s included.
-      rows.push((await step(unfed, selfKv, crossKv)).alignment);
+      rows.push((await step(unfed, selfKv, crossKv, true)).alignment);
       words = alignRows(rows, out, probs, speech.length).slice(0, text.split(/\s+/).filter(Boolean).length);
     }
     return { text, tokens: out, encodeMs: encodedAt - started, decodeMs: done - encodedAt, words };
