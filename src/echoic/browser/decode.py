@@ -1,0 +1,151 @@
+"""The reference decoder for the browser model, in Python: what ``whisper.js`` mirrors.
+
+Greedy decoding under the rules echoic's live windows use (:mod:`echoic.engines.window`): the
+audio (at most 30 s) is followed by ``pad_seconds`` of silence, rounded up to whole encoder
+positions; the prompt is the start sequence plus ``<|notimestamps|>``; the suppressed tokens
+are masked at every step and the blank and end tokens at the first; at most
+``token_margin + ⌈tokens_per_second · duration⌉`` (≤ ``max_tokens``) tokens are generated;
+the text is the tokens' bytes as UTF-8 with a trailing decoder loop cut off. Beam search,
+temperature fallback and prompts are left out: the browser runs the greedy path only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from echoic.browser.words import TimedWord, align_words
+from echoic.engines.window import trim_repetition
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decoded:
+    text: str
+    tokens: tuple[int, ...]
+    encode_ms: float
+    decode_ms: float
+    words: tuple[TimedWord, ...] = ()
+
+
+def padded_samples(n_samples: int, config: dict[str, Any]) -> int:
+    """The encoder input's length for ``n_samples`` of speech (already cut to ``max_seconds``).
+
+    Exactly faster-whisper's right-sized window (:func:`echoic.engines.window.padded_frames`):
+    ``n // 160 + 1`` log-Mel frames (it pads 160 zero samples before framing), plus
+    ``pad_seconds`` of frames (100 a second), at most 30 s; the graph turns the zero samples
+    after the speech into zero frames, as faster-whisper pads its features. An odd frame count
+    is kept odd: rounding it up to whole encoder positions would add a frame that the encoder's
+    attention sees everywhere."""
+    hop, rate = int(config["hop_samples"]), int(config["sample_rate"])
+    pad_frames = round(float(config["pad_seconds"]) * rate / hop)
+    frames = n_samples // hop + 1 + pad_frames
+    return min(int(config["max_seconds"]) * rate, frames * hop)
+
+
+def max_new_tokens(n_samples: int, config: dict[str, Any]) -> int:
+    duration = n_samples / config["sample_rate"]
+    wanted = config["token_margin"] + math.ceil(duration * config["tokens_per_second"])
+    return int(min(config["max_tokens"], wanted))
+
+
+def detokenize(table: list[str], tokens: list[int] | tuple[int, ...]) -> str:
+    raw = bytes(ord(c) for t in tokens for c in table[t])
+    return raw.decode("utf-8", errors="replace")
+
+
+def next_token(logits: npt.NDArray[np.float32], step: int, config: dict[str, Any]) -> int:
+    scores = logits.astype(np.float32, copy=True)
+    scores[config["suppress_tokens"]] = -np.inf
+    if step == 0:
+        scores[config["suppress_blank"]] = -np.inf
+    best: int = scores.argmax().item()
+    return best
+
+
+class ReferenceDecoder:
+    def __init__(self, model_dir: Path, *, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        self.config: dict[str, Any] = json.loads((model_dir / "config.json").read_text())
+        self.tokens: list[str] = json.loads((model_dir / "tokens.json").read_text())
+        self._encoder = ort.InferenceSession(
+            str(model_dir / "encoder.onnx"), options, providers=providers
+        )
+        self._decoder = ort.InferenceSession(
+            str(model_dir / "decoder.onnx"), options, providers=providers
+        )
+
+    def transcribe(
+        self,
+        samples: npt.NDArray[np.float32],
+        max_tokens: int | None = None,
+        *,
+        word_timestamps: bool = False,
+    ) -> Decoded:
+        config = self.config
+        samples = samples[: config["max_seconds"] * config["sample_rate"]].astype(np.float32)
+        audio = np.zeros((1, padded_samples(len(samples), config)), dtype=np.float32)
+        audio[0, : len(samples)] = samples
+        started = time.perf_counter()
+        (cross_kv,) = self._encoder.run(None, {"audio": audio})
+        encoded = time.perf_counter()
+        limit = max_new_tokens(len(samples), config)
+        if max_tokens is not None:
+            limit = min(limit, max_tokens)
+        eot = config["eot"]
+        self_kv = np.zeros((2 * config["n_layers"], 0, config["d_model"]), dtype=np.float32)
+        step_tokens = [*config["sot_sequence"], config["no_timestamps"]]
+        rows: list[npt.NDArray[np.float32]] = []  # alignment heads' weights, per token fed
+        out: list[int] = []
+        probs: list[float] = []
+        unfed = [*out[-1:], eot]  # whose rows are missing when the loop ends
+        for step in range(limit):
+            logits, self_kv, *alignment = self._decoder.run(
+                None,
+                {"tokens": np.array([step_tokens]), "self_kv": self_kv, "cross_kv": cross_kv},
+            )
+            rows += alignment
+            token = next_token(logits[0], step, config)
+            if token == eot:
+                unfed = [eot]
+                break
+            out.append(token)
+            probs.append(_probability(logits[0], token))
+            step_tokens = [token]
+            unfed = [token, eot]
+        done = time.perf_counter()
+        text = trim_repetition(detokenize(self.tokens, out))
+        words: tuple[TimedWord, ...] = ()
+        if word_timestamps and out and rows:
+            # Whisper standardises the weights over every row, <|endoftext|>'s included.
+            _, _, *alignment = self._decoder.run(
+                None, {"tokens": np.array([unfed]), "self_kv": self_kv, "cross_kv": cross_kv}
+            )
+            frames = min(len(samples) // int(config["hop_samples"]) + 1, 3000)
+            all_rows = np.concatenate([*rows, *alignment], axis=1)
+            words = align_words(all_rows, out, probs, frames, self.tokens, eot)
+            words = words[: len(text.split())]  # a cut-off decoder loop has no words
+        return Decoded(
+            text=text,
+            tokens=tuple(out),
+            encode_ms=(encoded - started) * 1000,
+            decode_ms=(done - encoded) * 1000,
+            words=words,
+        )
+
+
+def _probability(logits: npt.NDArray[np.float32], token: int) -> float:
+    shifted = logits.astype(np.float64) - float(logits.max())
+    return float(np.exp(shifted[token]) / np.exp(shifted).sum())
