@@ -15,6 +15,7 @@ from echoic.browser.runtime import (
     extract_runtime,
     fetch_tarball,
     integrity_of,
+    npm_registry,
     tarball_name,
 )
 from echoic.cli import cli
@@ -79,3 +80,11 @@ def test_browser_with_another_model_is_a_usage_error(tmp_path: Path, names: list
     assert "--browser converts tiny.en only" in result.output
     assert "echoic models install tiny.en --browser" in result.output
     assert not any(tmp_path.iterdir())  # nothing was installed
+
+
+def test_registry_follows_npm_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("npm_config_registry", raising=False)
+    monkeypatch.delenv("NPM_CONFIG_REGISTRY", raising=False)
+    assert npm_registry() == "https://registry.npmjs.org"
+    monkeypatch.setenv("npm_config_registry", "http://mirror.example/npm/")
+    assert npm_registry() == "http://mirror.example/npm"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import tarfile
 import urllib.request
 from pathlib import Path
@@ -54,12 +55,19 @@ def integrity_of(data: bytes) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode("ascii")
 
 
+def npm_registry() -> str:
+    """The registry npm itself would use: a mirror set in ``npm_config_registry`` (as npm and
+    CI images set it) wins over the public one; the pinned integrity is checked either way."""
+    configured = os.environ.get("npm_config_registry") or os.environ.get("NPM_CONFIG_REGISTRY")  # noqa: SIM112
+    return (configured or REGISTRY).rstrip("/")
+
+
 def fetch_tarball(
     cache_dir: Path,
     *,
     version: str = VERSION,
     integrity: str = INTEGRITY,
-    registry: str = REGISTRY,
+    registry: str | None = None,
     log: Log = lambda _msg: None,
 ) -> bytes:
     """The verified tarball: the cached copy when it still matches, else a fresh download
@@ -69,7 +77,7 @@ def fetch_tarball(
         held = cached.read_bytes()
         if integrity_of(held) == integrity:
             return held
-    url = f"{registry}/{PACKAGE}/-/{tarball_name(version)}"
+    url = f"{registry or npm_registry()}/{PACKAGE}/-/{tarball_name(version)}"
     log(f"{PACKAGE}: fetching {url}")
     try:
         with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
