@@ -90,16 +90,20 @@ export class BrowserStt {
     this.engine = engine;
   }
 
-  /** A local failure: counted, shown, and the rest of the stream left to the server. */
+  /** A local failure: counted and shown. A dead worker, or the breaker opening, leaves the
+   *  rest of the stream to the server; a late final only leaves that utterance to it. */
   failed(err, duringStream = true) {
     const opened = this.breaker.failure(Date.now());
     this.ui.progress(null);
     const why = err?.message || String(err);
-    if (duringStream && this.stream) {
-      this.stream.broken = true;
-      this.stream.onBroken();
+    const s = duringStream ? this.stream : null;
+    if (s && !s.broken && (opened || err?.stage !== "late")) {
+      s.broken = true;
+      s.onBroken();
+      this.engine?.coordinator.cancelDrafts();
     }
-    this.notify(`Transcription in this browser failed — the server transcribes instead. ${why}`, "warning");
+    const next = s && !s.broken ? "the server transcribes this line" : "the server transcribes instead";
+    this.notify(`Transcription in this browser failed — ${next}. ${why}`, "warning");
     if (opened) this.notify(`Transcription in this browser failed ${this.breaker.failures} times in a row: the server transcribes for a while.`, "warning");
   }
 
@@ -109,7 +113,8 @@ export class BrowserStt {
 
   // -- a stream that transcribes here -----------------------------------------------------
 
-  /** `sink`: {draft(id, text), send(message), onBroken()}. `inputRate`: the microphone's. */
+  /** `sink`: {draft(id, text), send(message, result), onBroken()}; `result` has the times
+   *  (`ms` in the worker's queue and run, `encodeMs`, `decodeMs`). `inputRate`: the microphone's. */
   begin(inputRate, sink) {
     this.stream = { inputRate, ring: new PcmRing({ inputRate }), open: new Map(), late: new Set(), broken: false, ...sink };
   }
@@ -133,7 +138,7 @@ export class BrowserStt {
   started(event) {
     const s = this.stream;
     if (!s || s.broken) return;
-    const utterance = { id: event.utterance_id, start: PcmRing.at(event.audio_start_s), timer: null, drafting: false };
+    const utterance = { id: event.utterance_id, start: PcmRing.at(event.audio_start_s), timer: null, drafting: false, rest: 0 };
     utterance.timer = setInterval(() => this.draft(utterance), DRAFT_EVERY_MS);
     s.open.set(utterance.id, utterance);
   }
@@ -141,9 +146,11 @@ export class BrowserStt {
   async draft(utterance) {
     const s = this.stream;
     if (!s || s.broken || utterance.drafting || !s.open.has(utterance.id)) return;
+    if (performance.now() < utterance.rest) return;
     const samples = s.ring.slice(utterance.start, s.ring.end);
     if (samples.length < DRAFT_MIN_S * SAMPLE_RATE) return;
     utterance.drafting = true; // one at a time per utterance: a slow machine skips ticks
+    const started = performance.now();
     try {
       const result = await this.engine.transcribe(samples, { kind: "draft", key: utterance.id });
       if (result && s === this.stream && s.open.has(utterance.id) && !s.broken) s.draft(utterance.id, result.text);
@@ -151,6 +158,9 @@ export class BrowserStt {
       // a failed draft is not worth a fallback: the final decides (and reports)
     } finally {
       utterance.drafting = false;
+      // The worker runs one job at a time and a final cannot interrupt a draft: rest as long as
+      // the draft took, so the worker is idle half the time at most and a final waits less.
+      utterance.rest = performance.now() + (performance.now() - started);
     }
   }
 
@@ -176,7 +186,7 @@ export class BrowserStt {
       const offset = utterance.start / SAMPLE_RATE; // the words' times are the utterance's
       message.words = result.words.map((w) => ({ word: w.word, start: w.start + offset, end: w.end + offset }));
     }
-    s.send(message);
+    s.send(message, result);
   }
 
   /** The server's `fallback` for an utterance (its grace period ran out): a local failure. */

@@ -188,8 +188,9 @@ export class Live {
   localSink() {
     return {
       draft: (id, text) => this.view.partial({ utterance_id: id, text, confidence: "draft", source: "client" }, this.local.label),
-      send: (message) => {
+      send: (message, result) => {
         if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+        this.view.measured(message.utterance_id, result);
       },
       onBroken: () => setBadge(this.badge, "local", this.serverLabel()),
     };

@@ -10,9 +10,11 @@ const WORKER_URL = "/web/stt-worker.js";
 /** Loading (compiling the runtime, creating the sessions) longer than this is a failure. */
 const LOAD_TIMEOUT_MS = 120_000;
 const MODEL_FILES = ["encoder.onnx", "decoder.onnx", "tokens.json", "config.json"];
+// The runtime's ES module for each backend and the WebAssembly it loads (onnxruntime-web
+// 1.22 and later build WebGPU with asyncify; older ones with JSEP).
 const RUNTIMES = {
-  webgpu: { module: "ort.webgpu.min.mjs", wasm: "ort-wasm-simd-threaded.jsep.wasm" },
-  wasm: { module: "ort.wasm.min.mjs", wasm: "ort-wasm-simd-threaded.wasm" },
+  webgpu: { module: "ort.webgpu.min.mjs", wasm: ["ort-wasm-simd-threaded.asyncify.wasm", "ort-wasm-simd-threaded.jsep.wasm"] },
+  wasm: { module: "ort.wasm.min.mjs", wasm: ["ort-wasm-simd-threaded.wasm"] },
 };
 
 /** Something local transcription cannot get past; `stage`: load | self_test | crash. */
@@ -40,14 +42,17 @@ export class SttEngine {
 
   /** Files from the cache or the server (`onProgress(done, total)` bytes), then the worker. */
   static async load(config, backend, onProgress) {
-    const runtime = RUNTIMES[backend in RUNTIMES && config.runtime.files[RUNTIMES[backend].module] ? backend : "wasm"];
+    const files = config.runtime.files;
+    const usable = (name) => files[RUNTIMES[name].module] && RUNTIMES[name].wasm.some((w) => files[w]);
+    const chosen = backend === "webgpu" && usable("webgpu") ? "webgpu" : "wasm";
+    const runtime = { module: RUNTIMES[chosen].module, wasm: RUNTIMES[chosen].wasm.find((w) => files[w]) };
     const wanted = {};
     for (const name of MODEL_FILES) {
       if (!config.files[name]) throw new LocalSttError("load", `the server's browser model has no ${name}`);
       wanted[name] = config.files[name];
     }
-    const wasm = config.runtime.files[runtime.wasm];
-    const module = config.runtime.files[runtime.module];
+    const wasm = files[runtime.wasm];
+    const module = files[runtime.module];
     if (!wasm || !module) throw new LocalSttError("load", `the server's browser runtime has no ${runtime.module}`);
     wanted[runtime.wasm] = wasm;
     let loaded;
@@ -60,7 +65,6 @@ export class SttEngine {
     prune(digests).catch(() => {}); // an older model's files, no longer needed
     const text = (name) => JSON.parse(new TextDecoder().decode(loaded.files[name]));
     const worker = new Worker(WORKER_URL, { type: "module", name: "echoic-stt" });
-    const chosen = runtime === RUNTIMES.webgpu ? "webgpu" : "wasm";
     const engine = new SttEngine(worker, chosen, digests.join(","));
     engine.downloaded = loaded.downloaded;
     const { encoder, decoder } = { encoder: loaded.files["encoder.onnx"], decoder: loaded.files["decoder.onnx"] };
@@ -112,12 +116,11 @@ export class SttEngine {
   run(job) {
     if (this.crashed) return Promise.reject(new LocalSttError("crash", this.crashed));
     const id = this.nextId++;
-    const seconds = job.samples.length / SAMPLE_RATE;
-    const maxTokens = Math.min(224, Math.ceil(seconds * 6) + 10); // ~3 words/s, with room
     const started = performance.now();
     return new Promise((resolve, reject) => {
       this.jobs.set(id, { resolve, reject, started });
-      this.worker.postMessage({ type: "transcribe", id, samples: job.samples.buffer, maxTokens }, [job.samples.buffer]);
+      // No token cap of our own: whisper.js bounds the decode by the audio's duration.
+      this.worker.postMessage({ type: "transcribe", id, samples: job.samples.buffer }, [job.samples.buffer]);
     });
   }
 

@@ -4,7 +4,7 @@
 //
 //   → {type: "load", runtimeUrl, wasmBinary, backend, numThreads, config, tokens, encoder, decoder}
 //   ← {type: "loaded", backend, ms}  |  {type: "load_failed", message}
-//   → {type: "transcribe", id, samples, maxTokens}
+//   → {type: "transcribe", id, samples}
 //   ← {type: "result", id, text, words, encodeMs, decodeMs}  |  {type: "failed", id, message}
 
 import { createWhisper } from "./stt/whisper.js";
@@ -40,13 +40,13 @@ async function load({ runtimeUrl, wasmBinary, backend, numThreads, config, token
   }
 }
 
-async function transcribe({ id, samples, maxTokens }) {
+async function transcribe({ id, samples }) {
   if (!whisper) {
     self.postMessage({ type: "failed", id, message: "the model is not loaded" });
     return;
   }
   try {
-    const result = await whisper.transcribe(new Float32Array(samples), { maxTokens });
+    const result = await whisper.transcribe(new Float32Array(samples), {});
     self.postMessage({
       type: "result",
       id,

@@ -83,6 +83,14 @@ export class Utterances {
     line.timer = setTimeout(() => this.markSlow(line), SLOW_AFTER_MS);
   }
 
+  /** The browser's own transcription of a line: how long it took there. */
+  measured(id, { ms, encodeMs, decodeMs }) {
+    const { dataset } = this.line(id).node;
+    dataset.sttMs = String(Math.round(ms));
+    dataset.encodeMs = String(Math.round(encodeMs));
+    dataset.decodeMs = String(Math.round(decodeMs));
+  }
+
   markSlow(line) {
     if (line.node.dataset.state === "final") return;
     line.slow = true;
