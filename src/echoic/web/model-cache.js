@@ -24,31 +24,41 @@ export async function loadFiles(files, onProgress = () => {}) {
   const entries = Object.entries(files);
   const total = entries.reduce((sum, [, file]) => sum + file.size, 0);
   const done = new Map();
-  const report = () => onProgress([...done.values()].reduce((a, b) => a + b, 0), total);
+  // The first file that fails stops the others: their progress would hide the failure.
+  const stop = new AbortController();
+  const report = () => {
+    if (!stop.signal.aborted) onProgress([...done.values()].reduce((a, b) => a + b, 0), total);
+  };
   const out = {};
   const how = { downloaded: 0, cached: 0 };
+  const one = async ([name, file]) => {
+    const cached = await fromCache(cache, file);
+    if (cached) {
+      out[name] = cached;
+      how.cached += file.size;
+      done.set(name, file.size);
+      report();
+      return;
+    }
+    const body = await download(name, file, stop.signal, (bytes) => {
+      done.set(name, bytes);
+      report();
+    });
+    await verify(name, file, body);
+    out[name] = body;
+    how.downloaded += file.size;
+    if (cache) {
+      const response = new Response(body.slice(0), { headers: { "Content-Type": "application/octet-stream" } });
+      await cache.put(KEY_PREFIX + file.sha256, response).catch(() => {}); // quota: fetch next time
+    }
+  };
   await Promise.all(
-    entries.map(async ([name, file]) => {
-      const cached = await fromCache(cache, file);
-      if (cached) {
-        out[name] = cached;
-        how.cached += file.size;
-        done.set(name, file.size);
-        report();
-        return;
-      }
-      const body = await download(name, file, (bytes) => {
-        done.set(name, bytes);
-        report();
-      });
-      await verify(name, file, body);
-      out[name] = body;
-      how.downloaded += file.size;
-      if (cache) {
-        const response = new Response(body.slice(0), { headers: { "Content-Type": "application/octet-stream" } });
-        await cache.put(KEY_PREFIX + file.sha256, response).catch(() => {}); // quota: fetch next time
-      }
-    }),
+    entries.map((entry) =>
+      one(entry).catch((err) => {
+        stop.abort();
+        throw err;
+      }),
+    ),
   );
   return { files: out, ...how };
 }
@@ -86,10 +96,10 @@ async function fromCache(cache, file) {
   return null;
 }
 
-async function download(name, file, onBytes) {
+async function download(name, file, signal, onBytes) {
   let response;
   try {
-    response = await fetch(file.url);
+    response = await fetch(file.url, { signal });
   } catch (err) {
     throw new ModelLoadError(name, `could not be downloaded (${err?.message || err})`);
   }
