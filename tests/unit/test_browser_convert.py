@@ -9,13 +9,15 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper
 
 from echoic.browser.ct2 import parse_ct2
 from echoic.browser.decode import detokenize, max_new_tokens, next_token, padded_samples
 from echoic.browser.frontend import log_mel, mel_filters
+from echoic.browser.graph import Graph
 from echoic.browser.graph_decoder import build_decoder
-from echoic.browser.graph_encoder import build_encoder
-from echoic.browser.vocab import _byte_decoder
+from echoic.browser.graph_encoder import build_encoder, front_end
+from echoic.browser.vocab import byte_decoder
 from echoic.errors import ModelCorruptError
 from tests.unit.browser_ckpt import VOCAB, D, ct2_bytes, whisper_variables
 
@@ -58,6 +60,31 @@ def test_the_front_end_matches_faster_whisper() -> None:
     assert np.allclose(extractor(audio, padding=0), log_mel(audio), atol=1e-5)
 
 
+def test_padding_zeros_become_zero_frames_as_faster_whisper_pads_features() -> None:
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    speech = (np.random.default_rng(4).standard_normal(16077) * 0.1).astype(np.float32)
+    expected = np.pad(FeatureExtractor(feature_size=80)(speech), ((0, 0), (0, 200)))
+    audio = np.zeros(padded_samples(len(speech), _CONFIG), dtype=np.float32)
+    audio[: len(speech)] = speech
+    assert np.allclose(log_mel(audio), expected, atol=1e-5)
+
+
+def test_the_graphs_front_end_is_the_numpy_one() -> None:
+    graph = Graph(half=True)
+    graph.rename(front_end(graph, "audio"), "features")
+    model = graph.model(
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [1, "samples"])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, None)],
+        "front end",
+    )
+    audio = np.zeros((1, 160 * 251), dtype=np.float32)
+    audio[0, :16077] = np.random.default_rng(5).standard_normal(16077) * 0.1
+    (features,) = ort.InferenceSession(model.SerializeToString()).run(None, {"audio": audio})
+    assert features.shape == (1, 80, 251)
+    assert np.allclose(features[0], log_mel(audio[0]), atol=1e-4)
+
+
 def _sessions(half: bool) -> tuple[Any, Any]:
     ckpt = parse_ct2(ct2_bytes(whisper_variables(), {}))
     encoder = ort.InferenceSession(build_encoder(ckpt, half=half).SerializeToString())
@@ -67,9 +94,9 @@ def _sessions(half: bool) -> tuple[Any, Any]:
 
 def test_the_encoder_output_has_the_contracts_shape_and_front_end() -> None:
     encoder, _ = _sessions(half=True)
-    audio = (np.random.default_rng(2).standard_normal((1, 320 * 7)) * 0.1).astype(np.float32)
+    audio = (np.random.default_rng(2).standard_normal((1, 160 * 13)) * 0.1).astype(np.float32)
     (cross,) = encoder.run(None, {"audio": audio})
-    assert cross.shape == (2, 7, D)  # 2 × 1 layer, S / 320 positions
+    assert cross.shape == (2, 7, D)  # 2 × 1 layer, ⌈S / 320⌉ positions
     assert np.isfinite(cross).all()
 
 
@@ -95,7 +122,7 @@ def test_one_call_and_token_by_token_calls_agree() -> None:
 
 
 def test_token_bytes_undo_byte_level_bpe() -> None:
-    decode = _byte_decoder()
+    decode = byte_decoder()
     assert sorted(decode.values()) == list(range(256))
     assert decode["Ġ"] == ord(" ")
     assert decode["a"] == ord("a")
@@ -108,7 +135,7 @@ def test_detokenize_joins_bytes_across_tokens() -> None:
 
 _CONFIG: dict[str, Any] = {
     "sample_rate": 16000,
-    "samples_multiple": 320,
+    "hop_samples": 160,
     "pad_seconds": 2.0,
     "max_seconds": 30,
     "max_tokens": 224,
@@ -121,11 +148,17 @@ _CONFIG: dict[str, Any] = {
 
 @pytest.mark.parametrize(
     ("n_samples", "padded"),
-    [(16000, 48000), (16001, 48320), (0, 32000), (470000, 480000), (480000, 480000)],
+    [
+        (16000, 160 * 301),  # faster-whisper: 101 frames of speech, 200 of padding
+        (16159, 160 * 301),
+        (16160, 160 * 302),  # an odd frame count stays odd
+        (0, 160 * 201),
+        (470000, 480000),
+        (480000, 480000),
+    ],
 )
-def test_padding_adds_two_seconds_in_whole_positions(n_samples: int, padded: int) -> None:
+def test_padding_adds_two_seconds_of_frames_as_faster_whisper(n_samples: int, padded: int) -> None:
     assert padded_samples(n_samples, _CONFIG) == padded
-    assert padded % 320 == 0
 
 
 @pytest.mark.parametrize(("seconds", "tokens"), [(1.0, 16), (2.5, 28), (0.1, 9), (30.0, 224)])

@@ -33,10 +33,18 @@ class Decoded:
 
 
 def padded_samples(n_samples: int, config: dict[str, Any]) -> int:
-    """The encoder input's length for ``n_samples`` of speech (already cut to ``max_seconds``)."""
-    rate, multiple = int(config["sample_rate"]), int(config["samples_multiple"])
-    wanted = n_samples + round(float(config["pad_seconds"]) * rate)
-    return min(int(config["max_seconds"]) * rate, math.ceil(wanted / multiple) * multiple)
+    """The encoder input's length for ``n_samples`` of speech (already cut to ``max_seconds``).
+
+    Exactly faster-whisper's right-sized window (:func:`echoic.engines.window.padded_frames`):
+    ``n // 160 + 1`` log-Mel frames (it pads 160 zero samples before framing), plus
+    ``pad_seconds`` of frames (100 a second), at most 30 s; the graph turns the zero samples
+    after the speech into zero frames, as faster-whisper pads its features. An odd frame count
+    is kept odd: rounding it up to whole encoder positions would add a frame that the encoder's
+    attention sees everywhere."""
+    hop, rate = int(config["hop_samples"]), int(config["sample_rate"])
+    pad_frames = round(float(config["pad_seconds"]) * rate / hop)
+    frames = n_samples // hop + 1 + pad_frames
+    return min(int(config["max_seconds"]) * rate, frames * hop)
 
 
 def max_new_tokens(n_samples: int, config: dict[str, Any]) -> int:

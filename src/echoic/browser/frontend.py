@@ -60,8 +60,17 @@ def mel_filters() -> npt.NDArray[np.float32]:
     return weights.astype(np.float32)
 
 
+def speech_frames(audio: npt.NDArray[np.float32]) -> int:
+    """Frames that hold speech: up to the last non-zero sample's, plus one (faster-whisper
+    pads 160 zero samples before framing); the zeros after it are the caller's padding."""
+    voiced = np.flatnonzero(audio)
+    end = int(voiced[-1]) + 1 if len(voiced) else 0
+    return end // HOP + 1
+
+
 def log_mel(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """The numpy reference of the graph's front end (tests compare the two)."""
+    """The numpy reference of the graph's front end (tests compare the two): ``[80, S/160]``
+    features of ``S`` samples, 0 after the speech frames."""
     padded = np.pad(audio.astype(np.float64), N_FFT // 2, mode="reflect")
     n_frames = 1 + (len(padded) - N_FFT) // HOP
     frames = np.stack([padded[i * HOP : i * HOP + N_FFT] for i in range(n_frames)], axis=1)
@@ -70,6 +79,8 @@ def log_mel(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     power = spectrum[:N_BINS] ** 2 + spectrum[N_BINS:] ** 2
     mel = mel_filters().astype(np.float64) @ power[:, :-1]
     logs = np.log10(np.maximum(mel, 1e-10))
-    logs = np.maximum(logs, logs.max() - 8.0)
+    speech = min(speech_frames(audio), logs.shape[1])
+    logs = np.maximum(logs, logs[:, :speech].max() - 8.0)
     normalised: npt.NDArray[np.float32] = ((logs + 4.0) / 4.0).astype(np.float32)
+    normalised[:, speech:] = 0.0
     return normalised

@@ -16,9 +16,20 @@ from echoic.browser.frontend import HOP, N_BINS, N_FFT, mel_filters, stft_kernel
 from echoic.browser.graph import Graph, Weights
 
 
-def _front_end(g: Graph, audio: str) -> str:
+def front_end(g: Graph, audio: str) -> str:
     """``[1, S]`` samples → ``[1, 80, S/160]`` normalised log-Mel features (see
-    :func:`echoic.browser.frontend.log_mel`, its numpy twin)."""
+    :func:`echoic.browser.frontend.log_mel`, its numpy twin).
+
+    The zeros after the last non-zero sample are the caller's padding: as faster-whisper pads
+    a right-sized window's *features* with zeros (not its audio), frames past the speech are 0
+    and the ``max − 8`` floor is taken over the speech frames only."""
+    samples = g.op("Squeeze", audio, g.const([0]))  # [S]
+    n_samples = g.op("Shape", samples)
+    positions = g.op("Range", g.const(1), g.op("Squeeze", n_samples, g.const([0])), g.const(1))
+    positions = g.op("Concat", positions, n_samples, axis=0)  # 1 … S
+    voiced = g.op("Not", g.op("Equal", samples, g.const(0.0, "float32")))
+    speech_end = g.op("ReduceMax", g.op("Where", voiced, positions, g.const(0)), keepdims=0)
+    speech_frames = g.op("Add", g.op("Div", speech_end, g.const(HOP)), g.const(1))
     framed = g.op("Unsqueeze", audio, g.const([1]))  # [1, 1, S]
     pad = N_FFT // 2
     padded = g.op("Pad", framed, g.const([0, 0, pad, 0, 0, pad]), mode="reflect")
@@ -32,9 +43,12 @@ def _front_end(g: Graph, audio: str) -> str:
     mel = g.op("MatMul", g.weight("mel_filters", mel_filters(), exact=True), power)
     floored = g.op("Max", mel, g.const(1e-10, "float32"))
     log10 = g.op("Div", g.op("Log", floored), g.const(2.302585092994046, "float32"))
-    ceiling = g.op("Sub", g.op("ReduceMax", log10, keepdims=0), g.const(8.0, "float32"))
-    clamped = g.op("Max", log10, ceiling)
-    return g.op("Div", g.op("Add", clamped, g.const(4.0, "float32")), g.const(4.0, "float32"))
+    frames = g.op("Range", g.const(0), g.op("Squeeze", n_frames, g.const([0])), g.const(1))
+    in_speech = g.op("Less", frames, speech_frames)  # [S/160], broadcast over the Mel bins
+    loudest = g.op("ReduceMax", g.op("Where", in_speech, log10, g.const(-1e30, "float32")))
+    clamped = g.op("Max", log10, g.op("Sub", loudest, g.const(8.0, "float32")))
+    scaled = g.op("Div", g.op("Add", clamped, g.const(4.0, "float32")), g.const(4.0, "float32"))
+    return g.op("Where", in_speech, scaled, g.const(0.0, "float32"))
 
 
 def build_encoder(ckpt: Checkpoint, *, half: bool) -> ModelProto:
@@ -42,7 +56,7 @@ def build_encoder(ckpt: Checkpoint, *, half: bool) -> ModelProto:
     w = Weights(g, ckpt)
     n_heads = int(ckpt.variables["encoder/num_heads"])
     d_model = ckpt.get("encoder/conv1/bias").shape[0]
-    x = _front_end(g, "audio")
+    x = front_end(g, "audio")
     for conv, stride in (("encoder/conv1", 1), ("encoder/conv2", 2)):
         x = g.gelu(
             g.op("Conv", x, w(f"{conv}/weight"), w(f"{conv}/bias"), pads=[1, 1], strides=[stride])

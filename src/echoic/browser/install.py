@@ -37,7 +37,7 @@ from echoic.engines.models import CATALOG, MANIFEST, Log, install_model, staged
 from echoic.errors import ModelCorruptError, ModelInstallError, ModelNotFoundError
 
 #: Bumped whenever the graphs or the decode contract change, so installed packs are rebuilt.
-CONVERSION = 1
+CONVERSION = 2
 TARBALL_CACHE = ".downloads"
 
 
@@ -119,15 +119,19 @@ def _source_digest(source: Path) -> str:
 
 
 def _current(directory: Path, **fields: object) -> bool:
-    """Whether ``directory`` holds a complete install made with ``fields``."""
+    """Whether ``directory`` holds a complete install made with ``fields``: every file its
+    manifest lists is there with its size (a full re-hash is ``echoic models verify``'s job)."""
     if not (directory / MANIFEST).is_file():
         return False
     try:
         manifest = read_manifest(directory)
-        load_ok = all((directory / name).is_file() for name in manifest["files"])
     except ModelCorruptError:
         return False
-    return load_ok and all(manifest.get(k) == v for k, v in fields.items())
+    for name, entry in manifest["files"].items():
+        path = directory / str(name)
+        if not path.is_file() or path.stat().st_size != entry.get("size"):
+            return False
+    return all(manifest.get(k) == v for k, v in fields.items())
 
 
 def _smoke_test(directory: Path) -> None:

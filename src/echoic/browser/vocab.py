@@ -27,7 +27,7 @@ TOKENS_PER_S = 8  # the same ceiling on new tokens as echoic's live windows ...
 TOKEN_MARGIN = 8  # ... 8 + ⌈8 per second⌉
 
 
-def _byte_decoder() -> dict[str, int]:
+def byte_decoder() -> dict[str, int]:
     """The inverse of GPT-2's ``bytes_to_unicode``: printable bytes stand for themselves, the
     others were shifted to code points from 256 up, in byte order."""
     printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAC + 1), *range(0xAE, 0xFF + 1)]
@@ -42,7 +42,7 @@ def _byte_decoder() -> dict[str, int]:
 
 def token_table(tokenizer_json: Path, n_vocab: int) -> list[str]:
     data = json.loads(tokenizer_json.read_text())
-    decode = _byte_decoder()
+    decode = byte_decoder()
     table = [""] * n_vocab
     for piece, index in data["model"]["vocab"].items():
         if index < n_vocab:
@@ -99,5 +99,5 @@ def browser_config(model: str, ckpt: Checkpoint, model_dir: Path) -> dict[str, A
         "token_margin": TOKEN_MARGIN,
         "pad_seconds": PAD_S,
         "max_seconds": MAX_S,
-        "samples_multiple": 320,  # one encoder position: two Mel frames of 160 samples
+        "hop_samples": 160,  # one log-Mel frame; the encoder input is whole frames
     }

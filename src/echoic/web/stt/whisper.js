@@ -1,0 +1,136 @@
+// tiny.en in the browser: the greedy decode loop over echoic's two ONNX graphs.
+//
+// A pure ES module (no DOM, no fetch): the caller hands in onnxruntime-web and the bytes of the
+// pack (served under /browser/, see echoic.browser), so it runs the same in a Web Worker and in
+// Node. It mirrors echoic.browser.decode, the Python reference decoder, rule for rule; the
+// suite checks the two agree token for token. The rules are echoic's live-window rules
+// (engines/window.py) as far as greedy decoding goes: the audio (at most 30 s) is followed by
+// config.pad_seconds of silence rounded up to whole encoder positions; the prompt is the start
+// sequence plus <|notimestamps|>; suppressed tokens are masked at every step and the blank and
+// end tokens at the first; at most token_margin + ceil(tokens_per_second * duration) tokens
+// (and never more than max_tokens); the text is the tokens' bytes as UTF-8 with a trailing
+// decoder loop cut off.
+
+const MIN_LOOP_WORDS = 3; // as engines/window.py: "New York, New York" is speech
+
+// faster-whisper's right-sized window: n // 160 + 1 frames, plus pad_seconds of frames, at
+// most 30 s (an odd frame count stays odd; see echoic.browser.decode.padded_samples).
+export function paddedSamples(nSamples, config) {
+  const hop = config.hop_samples;
+  const rate = config.sample_rate;
+  const padFrames = Math.round((config.pad_seconds * rate) / hop);
+  const frames = Math.floor(nSamples / hop) + 1 + padFrames;
+  return Math.min(config.max_seconds * rate, frames * hop);
+}
+
+export function maxNewTokens(nSamples, config) {
+  const duration = nSamples / config.sample_rate;
+  const wanted = config.token_margin + Math.ceil(duration * config.tokens_per_second);
+  return Math.min(config.max_tokens, wanted);
+}
+
+// `table[id]` is a string whose char codes are the token's UTF-8 bytes.
+export function detokenize(table, tokens) {
+  const bytes = [];
+  for (const id of tokens) {
+    const piece = table[id];
+    for (let i = 0; i < piece.length; i++) bytes.push(piece.charCodeAt(i));
+  }
+  return new TextDecoder("utf-8").decode(new Uint8Array(bytes));
+}
+
+// The highest-scoring token that is not suppressed (the first one on a tie, like numpy).
+export function nextToken(logits, step, suppressed, suppressedFirst) {
+  let best = -1;
+  let bestScore = -Infinity;
+  for (let id = 0; id < logits.length; id++) {
+    if (suppressed.has(id) || (step === 0 && suppressedFirst.has(id))) continue;
+    if (best < 0 || logits[id] > bestScore) {
+      best = id;
+      bestScore = logits[id];
+    }
+  }
+  return best;
+}
+
+function loopKey(word) {
+  return word.toLowerCase().replace(/[^\p{L}\p{N}_']+/gu, "");
+}
+
+function same(word, earlier, last) {
+  // The loop may be cut off mid-word by the token cap: "... In bein".
+  return word === earlier || (last && word.length > 0 && earlier.startsWith(word));
+}
+
+// Cut a decoder loop off the end of `text` (engines/window.py trim_repetition).
+export function trimRepetition(text) {
+  const words = text.split(/\s+/).filter((w) => w.length > 0);
+  const keys = words.map(loopKey);
+  const n = keys.length;
+  for (let start = 0; start < n - MIN_LOOP_WORDS; start++) {
+    const tail = keys.slice(start);
+    for (let period = 1; period < tail.length - MIN_LOOP_WORDS + 1; period++) {
+      let repeats = true;
+      for (let i = period; i < tail.length && repeats; i++) {
+        repeats = same(tail[i], tail[i - period], i === tail.length - 1);
+      }
+      if (repeats) return words.slice(0, start + period).join(" ");
+    }
+  }
+  return text;
+}
+
+export async function createWhisper(ort, { config, tokens, encoder, decoder, executionProviders }) {
+  const options = { executionProviders: executionProviders ?? ["wasm"] };
+  const encoderSession = await ort.InferenceSession.create(encoder, options);
+  const decoderSession = await ort.InferenceSession.create(decoder, options);
+  const suppressed = new Set(config.suppress_tokens);
+  const suppressedFirst = new Set(config.suppress_blank);
+  const prompt = [...config.sot_sequence, config.no_timestamps];
+  const cacheShape = (length) => [2 * config.n_layers, length, config.d_model];
+  const now = () => globalThis.performance.now();
+
+  async function transcribe(samples, { maxTokens } = {}) {
+    const speech = samples.subarray(0, config.max_seconds * config.sample_rate);
+    const audio = new Float32Array(paddedSamples(speech.length, config));
+    audio.set(speech);
+    const started = now();
+    const encoded = await encoderSession.run({
+      audio: new ort.Tensor("float32", audio, [1, audio.length]),
+    });
+    const crossKv = encoded.cross_kv;
+    const encodedAt = now();
+    let limit = maxNewTokens(speech.length, config);
+    if (maxTokens !== undefined) limit = Math.min(limit, maxTokens);
+    let selfKv = new ort.Tensor("float32", new Float32Array(0), cacheShape(0));
+    let stepTokens = prompt;
+    const out = [];
+    for (let step = 0; step < limit; step++) {
+      const ids = BigInt64Array.from(stepTokens, (t) => BigInt(t));
+      const result = await decoderSession.run({
+        tokens: new ort.Tensor("int64", ids, [1, ids.length]),
+        self_kv: selfKv,
+        cross_kv: crossKv,
+      });
+      selfKv = result.new_self_kv;
+      const token = nextToken(result.logits.data, step, suppressed, suppressedFirst);
+      if (token === config.eot) break;
+      out.push(token);
+      stepTokens = [token];
+    }
+    const done = now();
+    return {
+      text: trimRepetition(detokenize(tokens, out)),
+      tokens: out,
+      encodeMs: encodedAt - started,
+      decodeMs: done - encodedAt,
+    };
+  }
+
+  async function release() {
+    await encoderSession.release();
+    await decoderSession.release();
+  }
+
+  return { config, transcribe, release };
+}

@@ -1,0 +1,144 @@
+"""The browser's tiny.en against the CTranslate2 tiny.en it was converted from, on the whole dev
+manifest: same greedy rules (beam 1, no timestamps, no prompt, no temperature fallback, the
+encoder input right-sized to the audio plus 2 s), word error rates within half a point.
+
+CTranslate2 runs the weights in float32 here, the arithmetic the ONNX graphs do: the
+comparison checks the conversion, not quantization. (The server's default int8 on CPU scores
+10.26 % on this set against 9.85 % for both float32 paths, which give the same text for all 78
+files.) Then whisper.js runs in Node on onnxruntime-web and must pick the Python decoder's
+tokens exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from echoic.audio.decode import decode_audio
+from echoic.bench.manifest import load_manifest
+from echoic.bench.text import corpus_wer
+from echoic.browser.decode import ReferenceDecoder
+from echoic.browser.pack import install_hint, load_pack, model_dir
+from echoic.engines.faster_whisper import DeviceConfig, FasterWhisperEngine
+from echoic.engines.models import resolve_model
+from echoic.types import TranscribeOptions
+
+MAX_WER_GAP = 0.005  # half a WER point
+
+GREEDY = TranscribeOptions(
+    language="en",
+    beam_size=1,
+    temperature=0.0,
+    vad_filter=False,
+    batched=False,
+    encoder_pad_s=2.0,
+)
+
+
+@pytest.fixture(scope="module")
+def ct2_float32(models_dir: Path) -> Iterator[FasterWhisperEngine]:
+    engine = FasterWhisperEngine(
+        resolve_model("tiny.en", models_dir), DeviceConfig(device="cpu", compute_type="float32")
+    )
+    yield engine
+    asyncio.run(engine.aclose())
+
+
+@pytest.fixture(scope="session")
+def browser_model(models_dir: Path) -> ReferenceDecoder:
+    if load_pack(models_dir) is None:
+        pytest.fail(f"the browser pack is not installed in {models_dir}; run: {install_hint()}")
+    return ReferenceDecoder(model_dir(models_dir))
+
+
+def test_the_onnx_model_transcribes_the_dev_set_as_ctranslate2_does(
+    browser_model: ReferenceDecoder, ct2_float32: FasterWhisperEngine, eval_dir: Path
+) -> None:
+    utterances = load_manifest(eval_dir / "manifest.jsonl")
+    references, onnx_texts, ct2_texts = [], [], []
+    onnx_s = ct2_s = encode_ms = 0.0
+    for utterance in utterances:
+        audio = np.asarray(decode_audio(utterance.audio), dtype=np.float32)
+        started = time.perf_counter()
+        decoded = browser_model.transcribe(audio)
+        onnx_s += time.perf_counter() - started
+        onnx_texts.append(decoded.text)
+        encode_ms += decoded.encode_ms
+        started = time.perf_counter()
+        ct2_texts.append(ct2_float32.transcribe_sync(audio, GREEDY).text)
+        ct2_s += time.perf_counter() - started
+        references.append(utterance.text)
+    onnx_wer, ct2_wer = corpus_wer(references, onnx_texts), corpus_wer(references, ct2_texts)
+    same = sum(a.strip() == b.strip() for a, b in zip(onnx_texts, ct2_texts, strict=True))
+    audio_s = sum(u.duration_s for u in utterances)
+    print(
+        f"\n{len(utterances)} files, {audio_s:.0f} s of speech: WER ONNX {onnx_wer:.2%} "
+        f"({onnx_s:.1f} s, {encode_ms / 1000:.1f} s of it encoding) vs CTranslate2 float32 "
+        f"{ct2_wer:.2%} ({ct2_s:.1f} s); "
+        f"{same} identical texts"
+    )
+    assert onnx_wer < 0.25  # it transcribes at all (tiny.en is near 10 % here)
+    assert abs(onnx_wer - ct2_wer) <= MAX_WER_GAP
+
+
+#: Short, mid and long clips of the dev set, and one that loops until the token cap.
+NODE_CLIPS = ("ls-1688-142285-0002", "ls-1688-142285-0003", "ls-1688-142285-0001")
+NODE_SCRIPT = Path(__file__).parents[1] / "node" / "whisper_check.mjs"
+
+
+def require_node() -> str:
+    """Node runs whisper.js on onnxruntime-web's WebAssembly backend. Where it is missing the
+    test is skipped, except in CI (``CI=true``), which must run it (as ``require_browser``)."""
+    node = shutil.which("node")
+    if node is None:
+        problem = "node not found (apt-get install nodejs)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(problem, pytrace=False)
+        pytest.skip(problem)
+    return node
+
+
+def test_whisper_js_in_node_matches_the_python_decoder_token_for_token(
+    browser_model: ReferenceDecoder, models_dir: Path, eval_dir: Path, tmp_path: Path
+) -> None:
+    node = require_node()
+    utterances = load_manifest(eval_dir / "manifest.jsonl", ids=NODE_CLIPS)
+    assert len(utterances) == len(NODE_CLIPS)
+    clips, expected = [], {}
+    for utterance in utterances:
+        audio = np.asarray(decode_audio(utterance.audio), dtype="<f4")
+        clip = tmp_path / f"{utterance.id}.f32"
+        audio.tofile(clip)
+        clips.append(str(clip))
+        expected[str(clip)] = browser_model.transcribe(audio)
+    pack = load_pack(models_dir)
+    assert pack is not None
+    runtime = pack.runtime_files[0].path.parent
+    done = subprocess.run(
+        [node, str(NODE_SCRIPT), str(runtime), str(model_dir(models_dir)), *clips],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["clip"] for r in results] == clips
+    for result in results:
+        reference = expected[result["clip"]]
+        print(
+            f"\n{Path(result['clip']).stem} ({result['seconds']:.1f} s): "
+            f"node encode {result['encodeMs']:.0f} ms, decode {result['decodeMs']:.0f} ms "
+            f"({len(result['tokens'])} tokens); python encode {reference.encode_ms:.0f} ms, "
+            f"decode {reference.decode_ms:.0f} ms: {result['text']!r}"
+        )
+        assert tuple(result["tokens"]) == reference.tokens
+        assert result["text"] == reference.text
