@@ -7,6 +7,7 @@ on server transcription."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -55,6 +56,8 @@ FAILED_TOAST = "Transcription in this browser failed — the server transcribes 
 #: whisper.js decodes greedily and each utterance alone; the server's own live stream makes the
 #: first error too. 3 points: one word more than asked, until whisper.js takes a prompt.
 WER_MARGIN = 0.03
+#: Opt in to the server-side run of the same session (the README's latency table).
+COMPARE_ENV = "ECHOIC_BROWSER_STT_COMPARE"
 #: The browser's own line about a request the test refused on purpose.
 REFUSED_REQUEST = r"Failed to load resource: the server responded with a status of 404"
 
@@ -113,6 +116,26 @@ def lines(page: Page) -> list[dict[str, Any]]:
     return found
 
 
+def measured(page: Page, received: list[dict[str, Any]], wav: Path, name: str) -> dict[str, Any]:
+    """What the page measured for each line, with the server's own final latency and the
+    session's WER, kept in ``bench-results/<name>`` (the README's table)."""
+    reference = json.loads(wav.with_suffix(".json").read_text())["text"]
+    finals = [e for e in received if e["type"] == "final"]
+    shown = lines(page)
+    record = {
+        "session": wav.name,
+        "badge": page.inner_text("#session-badge"),
+        "wer": {"page": round(count_errors(reference, " ".join(f["text"] for f in finals)).wer, 4)},
+        "first_draft_ms": [line["first_draft_ms"] for line in shown if line["first_draft_ms"]],
+        "final_ms": [line["final_ms"] for line in shown],
+        "server_total_ms": [(f.get("latency") or {}).get("total_ms") for f in finals],
+        "lines": shown,
+    }
+    SCREENSHOTS.parent.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS.parent / name).write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
 def batch_text(server: ServerProcess, wav: Path) -> str:
     """The server's own batch transcription of the whole file (tiny.en)."""
     with wav.open("rb") as audio:
@@ -159,19 +182,9 @@ def test_the_page_transcribes_in_the_browser_and_a_second_visit_loads_from_its_c
     page_wer = count_errors(reference, " ".join(f["text"] for f in finals)).wer
     batch_wer = count_errors(reference, batch_text(server, session_wav)).wer
     assert page_wer <= batch_wer + WER_MARGIN, (page_wer, batch_wer, [f["text"] for f in finals])
-    first_drafts = [line["first_draft_ms"] for line in shown if line["first_draft_ms"] is not None]
-    final_ms = [line["final_ms"] for line in shown]
-    assert first_drafts, "no draft was ever shown"
-    record = {
-        "session": session_wav.name,
-        "backend": page.inner_text("#session-badge"),
-        "wer": {"browser": round(page_wer, 4), "server_batch_tiny.en": round(batch_wer, 4)},
-        "first_draft_ms": first_drafts,
-        "final_ms": final_ms,
-        "lines": shown,
-    }
-    SCREENSHOTS.parent.mkdir(parents=True, exist_ok=True)
-    (SCREENSHOTS.parent / "browser-stt.json").write_text(json.dumps(record, indent=2) + "\n")
+    record = measured(page, received, session_wav, "browser-stt.json")
+    record["wer"]["server_batch_tiny.en"] = round(batch_wer, 4)
+    assert record["first_draft_ms"], "no draft was ever shown"
     print(json.dumps({k: v for k, v in record.items() if k != "lines"}))
 
     # A second visit: the model comes from Cache Storage and the runtime from the HTTP cache.
@@ -258,3 +271,25 @@ def test_turned_off_on_the_server_the_page_does_not_try(
         expect(page.locator("#live-notice")).to_contain_text("not possible")
         expect(page.locator("#panel-live")).to_have_attribute("data-state", "idle")
         expect(page.locator("#session-badge")).to_have_text("browser: unavailable")
+
+
+@pytest.mark.skipif(
+    os.environ.get(COMPARE_ENV) != "1", reason=f"opt in with {COMPARE_ENV}=1 (README's table)"
+)
+def test_the_same_session_on_the_server_for_comparison(
+    open_page: OpenPage, server: ServerProcess, session_wav: Path
+) -> None:
+    """The server's side of the README's table: the same session, measured by the same page,
+    transcribed by the server (tiny.en)."""
+    page, _ = open_page(server.url)
+    page.select_option("#stt-where", "force_server")
+    _, received = socket_log(page)
+    start(page)
+    started = time.monotonic()
+    page.wait_for_timeout(
+        max(0.0, wav_seconds(session_wav) + 1 - (time.monotonic() - started)) * 1000
+    )
+    stop(page)
+    record = measured(page, received, session_wav, "browser-stt-server.json")
+    assert {e["source"] for e in received if e["type"] == "final"} == {"local"}
+    print(json.dumps({k: v for k, v in record.items() if k != "lines"}))

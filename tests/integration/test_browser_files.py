@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from echoic.browser.pack import model_dir, runtime_dir, write_manifest
+from echoic.server.web import CONTENT_SECURITY_POLICY
 from tests.server_kit import make_app, metric
 
 ENCODER = b"\x08\x01onnx encoder bytes"
@@ -166,3 +167,22 @@ def test_turned_off_on_the_server_no_page_transcribes(tmp_path: Path) -> None:
     assert "ECHOIC_BROWSER_STT" in config["reason"]
     assert config["self_test_max_s"] == 0.5
     assert response.status_code == 404
+
+
+def test_the_page_may_compile_webassembly_and_is_cross_origin_isolated(
+    client: TestClient,
+) -> None:
+    """onnxruntime-web compiles WebAssembly (``'wasm-unsafe-eval'``) and runs threads, which
+    need ``SharedArrayBuffer``, hence cross-origin isolation."""
+    page = client.get("/")
+    assert "script-src 'self' 'wasm-unsafe-eval'" in CONTENT_SECURITY_POLICY
+    assert "'unsafe-eval'" not in CONTENT_SECURITY_POLICY
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert page.headers["cross-origin-opener-policy"] == "same-origin"
+    assert page.headers["cross-origin-embedder-policy"] == "require-corp"
+    worker = client.get("/web/stt-worker.js")  # a worker's policy is its own response's
+    assert worker.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    model = client.get("/web/stt/whisper.js")
+    assert model.status_code == 200
+    assert model.headers["content-type"].startswith("text/javascript")
+    assert model.headers["cross-origin-resource-policy"] == "same-origin"
