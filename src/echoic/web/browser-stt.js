@@ -141,6 +141,7 @@ export class BrowserStt {
     const utterance = { id: event.utterance_id, start: PcmRing.at(event.audio_start_s), timer: null, drafting: false, rest: 0 };
     utterance.timer = setInterval(() => this.draft(utterance), DRAFT_EVERY_MS);
     s.open.set(utterance.id, utterance);
+    this.draft(utterance); // the pre-roll and the speech the VAD waited for are there already
   }
 
   async draft(utterance) {

@@ -40,7 +40,10 @@ export async function loadFiles(files, onProgress = () => {}) {
       report();
       return;
     }
-    const body = await download(name, file, stop.signal, (bytes) => {
+    // Kept in Cache Storage: a second copy in the HTTP cache would only push out the runtime's
+    // small scripts (the HTTP cache of a private window is a little memory).
+    const mode = cache ? "no-store" : "default";
+    const body = await download(name, file, { signal: stop.signal, cache: mode }, (bytes) => {
       done.set(name, bytes);
       report();
     });
@@ -96,10 +99,10 @@ async function fromCache(cache, file) {
   return null;
 }
 
-async function download(name, file, signal, onBytes) {
+async function download(name, file, options, onBytes) {
   let response;
   try {
-    response = await fetch(file.url, { signal });
+    response = await fetch(file.url, options);
   } catch (err) {
     throw new ModelLoadError(name, `could not be downloaded (${err?.message || err})`);
   }
