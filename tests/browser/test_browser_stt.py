@@ -174,7 +174,7 @@ def test_the_page_transcribes_in_the_browser_and_a_second_visit_loads_from_its_c
 ) -> None:
     reference = json.loads(session_wav.with_suffix(".json").read_text())["text"]
     decoded_before = decodes(server)
-    page, _ = open_page(server.url)
+    page, _ = open_page(server.url, where="auto")
     sent, received = socket_log(page)
     start(page)
     started = time.monotonic()
@@ -219,7 +219,7 @@ def test_the_page_transcribes_in_the_browser_and_a_second_visit_loads_from_its_c
 def test_a_model_that_cannot_be_loaded_sends_the_page_to_the_server(
     open_page: OpenPage, server: ServerProcess, tmp_path: Path
 ) -> None:
-    page, watch = open_page(server.url)
+    page, watch = open_page(server.url, where="auto")
     watch.allow(REFUSED_REQUEST)
     page.route("**/browser/models/**", lambda route: route.fulfill(status=404, body="gone"))
     sent, received = socket_log(page)
@@ -249,7 +249,7 @@ def test_a_self_test_slower_than_the_bound_sends_the_page_to_the_server(
         config["self_test_max_s"] = 0.001  # no machine transcribes 1 s of audio in 1 ms
         route.fulfill(response=response, json=config)
 
-    page, _ = open_page(server.url)
+    page, _ = open_page(server.url, where="auto")
     page.route("**/v1/browser", tight_bound)
     sent, received = socket_log(page)
     start(page)
@@ -272,7 +272,7 @@ def test_turned_off_on_the_server_the_page_does_not_try(
         module="tests.scripted_server",
         env={"ECHOIC_BROWSER_STT": "false"},
     ) as off:
-        page, _ = open_page(off.url)
+        page, _ = open_page(off.url, where="auto")
         asked: list[str] = []
         page.on("request", lambda request: asked.append(request.url))
         sent, _ = socket_log(page)
@@ -299,7 +299,7 @@ def test_the_same_session_on_the_server_for_comparison(
 ) -> None:
     """The server's side of the README's table: the same session, measured by the same page,
     transcribed by the server (tiny.en)."""
-    page, _ = open_page(server.url)
+    page, _ = open_page(server.url, where="auto")
     page.select_option("#stt-where", "force_server")
     _, received = socket_log(page)
     start(page)
