@@ -311,3 +311,46 @@ def test_the_same_session_on_the_server_for_comparison(
     record = measured(page, received, session_wav, "browser-stt-server.json")
     assert {e["source"] for e in received if e["type"] == "final"} == {"local"}
     print(json.dumps({k: v for k, v in record.items() if k != "lines"}))
+
+
+#: A model that passes the self-test, then takes its worker down (an uncaught error, as a
+#: WebAssembly trap or an out-of-memory would) on the first utterance.
+CRASHING_WHISPER = """
+let calls = 0;
+export async function createWhisper() {
+  return {
+    async transcribe() {
+      calls += 1;
+      if (calls === 1) return { text: "", tokens: [], encodeMs: 1, decodeMs: 1 };
+      setTimeout(() => { throw new Error("scripted worker crash"); });
+      return new Promise(() => {});
+    },
+  };
+}
+"""
+
+
+@needs_pack
+def test_a_crashed_worker_leaves_the_stream_to_the_server_and_no_line_is_lost(
+    open_page: OpenPage, server: ServerProcess
+) -> None:
+    page, watch = open_page(server.url, where="auto")
+    watch.allow("scripted worker crash")
+    page.route(
+        "**/web/stt/whisper.js",
+        lambda route: route.fulfill(body=CRASHING_WHISPER, content_type="text/javascript"),
+    )
+    _, received = socket_log(page)
+    start(page)
+    expect(page.locator("#session-badge")).to_have_text(BROWSER_BADGE)
+    expect(page.locator(".toast", has_text=FAILED_TOAST)).to_contain_text("worker failed")
+    expect(page.locator("#session-badge")).to_have_text(SERVER_BADGE)
+    expect(page.locator(FINALS).nth(1)).to_be_visible()
+    stop(page)
+    shown = lines(page)
+    assert [line["state"] for line in shown] == ["final"] * len(shown), shown
+    assert all(SERVER_BADGE.match(line["badge"]) and line["text"] for line in shown), shown
+    # The server's grace timer covered the line the worker never answered.
+    fallbacks = [e for e in received if e["type"] == "fallback"]
+    assert fallbacks
+    assert {(e["from"], e["reason"]) for e in fallbacks} == {("client", "grace_expired")}

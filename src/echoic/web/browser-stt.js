@@ -62,8 +62,7 @@ export class BrowserStt {
   }
 
   async prepare() {
-    const same = (engine) => Object.values(this.config.files).every((f) => engine.digests.includes(f.sha256));
-    if (this.engine && !this.engine.crashed && same(this.engine)) return; // loaded and tested
+    if (this.engine && !this.engine.crashed && this.engine.runs(this.config)) return; // loaded and tested
     this.engine?.close();
     this.engine = null;
     const found = await probe();

@@ -27,10 +27,10 @@ export class LocalSttError extends Error {
 }
 
 export class SttEngine {
-  constructor(worker, backend, digests) {
+  constructor(worker, backend, models) {
     this.worker = worker;
     this.backend = backend;
-    this.digests = digests; // which pack this engine runs: reloaded when the server's changes
+    this.models = models; // {name: sha256} of the model files it runs
     this.jobs = new Map(); // id → {resolve, reject}
     this.nextId = 1;
     this.crashed = null;
@@ -61,11 +61,11 @@ export class SttEngine {
     } catch (err) {
       throw new LocalSttError("load", `The model could not be loaded: ${err.message}`);
     }
-    const digests = Object.values(wanted).map((file) => file.sha256);
-    prune(digests).catch(() => {}); // an older model's files, no longer needed
+    prune(Object.values(wanted).map((file) => file.sha256)).catch(() => {}); // an older model's
     const text = (name) => JSON.parse(new TextDecoder().decode(loaded.files[name]));
     const worker = new Worker(WORKER_URL, { type: "module", name: "echoic-stt" });
-    const engine = new SttEngine(worker, chosen, digests.join(","));
+    const models = Object.fromEntries(MODEL_FILES.map((name) => [name, wanted[name].sha256]));
+    const engine = new SttEngine(worker, chosen, models);
     engine.downloaded = loaded.downloaded;
     const { encoder, decoder } = { encoder: loaded.files["encoder.onnx"], decoder: loaded.files["decoder.onnx"] };
     const ready = new Promise((resolve, reject) => {
@@ -93,6 +93,11 @@ export class SttEngine {
       throw err;
     }
     return engine;
+  }
+
+  /** Whether this engine runs the model `config` (the server's) offers: else load anew. */
+  runs(config) {
+    return Object.entries(this.models).every(([name, sha256]) => config.files[name]?.sha256 === sha256);
   }
 
   get label() {
