@@ -17,6 +17,8 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,19 +65,18 @@ def test_the_onnx_model_transcribes_the_dev_set_as_ctranslate2_does(
     browser_model: ReferenceDecoder, ct2_float32: FasterWhisperEngine, eval_dir: Path
 ) -> None:
     utterances = load_manifest(eval_dir / "manifest.jsonl")
-    references, onnx_texts, ct2_texts = [], [], []
-    onnx_s = ct2_s = encode_ms = 0.0
-    for utterance in utterances:
-        audio = np.asarray(decode_audio(utterance.audio), dtype=np.float32)
-        started = time.perf_counter()
-        decoded = browser_model.transcribe(audio)
-        onnx_s += time.perf_counter() - started
-        onnx_texts.append(decoded.text)
-        encode_ms += decoded.encode_ms
-        started = time.perf_counter()
-        ct2_texts.append(ct2_float32.transcribe_sync(audio, GREEDY).text)
-        ct2_s += time.perf_counter() - started
-        references.append(utterance.text)
+    references = [u.text for u in utterances]
+    audios = [np.asarray(decode_audio(u.audio), dtype=np.float32) for u in utterances]
+    started = time.perf_counter()
+    decoded = [browser_model.transcribe(audio) for audio in audios]
+    onnx_s = time.perf_counter() - started
+    onnx_texts = [d.text for d in decoded]
+    encode_ms = sum(d.encode_ms for d in decoded)
+    # The engine runs one single-threaded call per core (DeviceConfig's default): two at once.
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ct2") as pool:
+        ct2_texts = list(pool.map(lambda a: ct2_float32.transcribe_sync(a, GREEDY).text, audios))
+    ct2_s = time.perf_counter() - started
     onnx_wer, ct2_wer = corpus_wer(references, onnx_texts), corpus_wer(references, ct2_texts)
     same = sum(a.strip() == b.strip() for a, b in zip(onnx_texts, ct2_texts, strict=True))
     audio_s = sum(u.duration_s for u in utterances)
@@ -118,7 +119,7 @@ def test_whisper_js_in_node_matches_the_python_decoder_token_for_token(
         clip = tmp_path / f"{utterance.id}.f32"
         audio.tofile(clip)
         clips.append(str(clip))
-        expected[str(clip)] = browser_model.transcribe(audio)
+        expected[str(clip)] = browser_model.transcribe(audio, word_timestamps=True)
     pack = load_pack(models_dir)
     assert pack is not None
     runtime = pack.runtime_files[0].path.parent
@@ -142,3 +143,39 @@ def test_whisper_js_in_node_matches_the_python_decoder_token_for_token(
         )
         assert tuple(result["tokens"]) == reference.tokens
         assert result["text"] == reference.text
+        assert [w["word"] for w in result["words"]] == [w.word for w in reference.words]
+        for word, twin in zip(result["words"], reference.words, strict=True):
+            # One encoder position (20 ms) either way: WebAssembly's float arithmetic may
+            # settle a near-tie of the alignment path differently.
+            assert abs(word["start"] - twin.start) <= 0.021, (word, twin)
+            assert abs(word["end"] - twin.end) <= 0.021, (word, twin)
+            assert abs(word["probability"] - twin.probability) <= 1e-3, (word, twin)
+
+
+#: Clips whose decoder does not loop (a loop's words are cut differently by the two paths).
+WORD_CLIPS = 8
+
+
+def test_word_timings_match_ctranslate2s(
+    browser_model: ReferenceDecoder, ct2_float32: FasterWhisperEngine, eval_dir: Path
+) -> None:
+    """faster-whisper's word timings on CTranslate2 (its alignment plus a clamp of overlong
+    words, which the browser leaves out) and the ONNX model's agree to the encoder position."""
+    options = replace(GREEDY, word_timestamps=True)
+    utterances = load_manifest(eval_dir / "manifest.jsonl", limit=WORD_CLIPS + 2)
+    gaps: list[float] = []
+    compared = 0
+    for utterance in utterances:
+        audio = np.asarray(decode_audio(utterance.audio), dtype=np.float32)
+        ours = browser_model.transcribe(audio, word_timestamps=True).words
+        segments = ct2_float32.transcribe_sync(audio, options).segments
+        theirs = [w for s in segments for w in s.words or ()]
+        if [w.word for w in ours] != [w.word.strip() for w in theirs]:
+            continue
+        compared += 1
+        for word, twin in zip(ours, theirs, strict=True):
+            gaps += [abs(word.start - twin.start), abs(word.end - twin.end)]
+    print(f"\n{compared} files, {len(gaps) // 2} words: mean |Δt| {np.mean(gaps) * 1000:.1f} ms")
+    assert compared >= WORD_CLIPS
+    assert np.median(gaps) == 0.0
+    assert np.mean(gaps) < 0.03

@@ -3,7 +3,8 @@
 //
 //   node tests/node/whisper_check.mjs RUNTIME_DIR MODEL_DIR CLIP.f32 [CLIP.f32 ...]
 //
-// A clip is raw little-endian float32 samples at 16 kHz (what the page hands the worker).
+// A clip is raw little-endian float32 samples at 16 kHz (what the page hands the worker). Each
+// is transcribed plainly (its timings are reported) and then with word timings (same text).
 
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -28,7 +29,10 @@ const whisper = await createWhisper(ort, {
 for (const clip of clips) {
   const raw = await readFile(clip);
   const samples = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
-  const result = await whisper.transcribe(samples);
-  console.log(JSON.stringify({ clip, seconds: samples.length / 16000, ...result }));
+  const plain = await whisper.transcribe(samples);
+  const result = await whisper.transcribe(samples, { wordTimestamps: true });
+  if (plain.text !== result.text) throw new Error(`words changed the text of ${clip}`);
+  const timing = { encodeMs: plain.encodeMs, decodeMs: plain.decodeMs };
+  console.log(JSON.stringify({ clip, seconds: samples.length / 16000, ...result, ...timing }));
 }
 await whisper.release();

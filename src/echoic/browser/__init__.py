@@ -25,5 +25,12 @@ Graph contract (shared by the Python and JavaScript decoders):
   change.
 - ``decoder.onnx``: inputs ``tokens`` int64 ``[1, n]``, ``self_kv`` float32 ``[2L, past, d]``
   (``past`` may be 0), ``cross_kv``; outputs ``logits`` float32 ``[1, n_vocab]`` (last position)
-  and ``new_self_kv`` float32 ``[2L, past + n, d]``.
+  and ``new_self_kv`` float32 ``[2L, past + n, d]``; added after the first draft, a third output
+  ``alignment`` float32 ``[heads, n, frames]``: the cross-attention weights of the model's
+  alignment heads for the new positions, from which :mod:`echoic.browser.words` (and
+  ``web/stt/words.js``) time the words.
+
+``whisper.js``'s ``transcribe(samples, {maxTokens, wordTimestamps})`` answers ``{text, tokens,
+encodeMs, decodeMs, words}``; ``words`` (``[{word, start, end, probability}]``, seconds) is empty
+unless ``wordTimestamps`` is set (one more decoder call and the alignment, a few ms).
 """

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from echoic.browser.words import TimedWord, align_words
 from echoic.engines.window import trim_repetition
 
 
@@ -30,6 +31,7 @@ class Decoded:
     tokens: tuple[int, ...]
     encode_ms: float
     decode_ms: float
+    words: tuple[TimedWord, ...] = ()
 
 
 def padded_samples(n_samples: int, config: dict[str, Any]) -> int:
@@ -86,7 +88,11 @@ class ReferenceDecoder:
         )
 
     def transcribe(
-        self, samples: npt.NDArray[np.float32], max_tokens: int | None = None
+        self,
+        samples: npt.NDArray[np.float32],
+        max_tokens: int | None = None,
+        *,
+        word_timestamps: bool = False,
     ) -> Decoded:
         config = self.config
         samples = samples[: config["max_seconds"] * config["sample_rate"]].astype(np.float32)
@@ -98,23 +104,48 @@ class ReferenceDecoder:
         limit = max_new_tokens(len(samples), config)
         if max_tokens is not None:
             limit = min(limit, max_tokens)
-        prompt = [*config["sot_sequence"], config["no_timestamps"]]
+        eot = config["eot"]
         self_kv = np.zeros((2 * config["n_layers"], 0, config["d_model"]), dtype=np.float32)
-        step_tokens = np.array([prompt], dtype=np.int64)
+        step_tokens = [*config["sot_sequence"], config["no_timestamps"]]
+        rows: list[npt.NDArray[np.float32]] = []  # alignment heads' weights, per token fed
         out: list[int] = []
+        probs: list[float] = []
+        unfed = [*out[-1:], eot]  # whose rows are missing when the loop ends
         for step in range(limit):
-            logits, self_kv = self._decoder.run(
-                None, {"tokens": step_tokens, "self_kv": self_kv, "cross_kv": cross_kv}
+            logits, self_kv, *alignment = self._decoder.run(
+                None,
+                {"tokens": np.array([step_tokens]), "self_kv": self_kv, "cross_kv": cross_kv},
             )
+            rows += alignment
             token = next_token(logits[0], step, config)
-            if token == config["eot"]:
+            if token == eot:
+                unfed = [eot]
                 break
             out.append(token)
-            step_tokens = np.array([[token]], dtype=np.int64)
+            probs.append(_probability(logits[0], token))
+            step_tokens = [token]
+            unfed = [token, eot]
         done = time.perf_counter()
+        text = trim_repetition(detokenize(self.tokens, out))
+        words: tuple[TimedWord, ...] = ()
+        if word_timestamps and out and rows:
+            # Whisper standardises the weights over every row, <|endoftext|>'s included.
+            _, _, *alignment = self._decoder.run(
+                None, {"tokens": np.array([unfed]), "self_kv": self_kv, "cross_kv": cross_kv}
+            )
+            frames = min(len(samples) // int(config["hop_samples"]) + 1, 3000)
+            all_rows = np.concatenate([*rows, *alignment], axis=1)
+            words = align_words(all_rows, out, probs, frames, self.tokens, eot)
+            words = words[: len(text.split())]  # a cut-off decoder loop has no words
         return Decoded(
-            text=trim_repetition(detokenize(self.tokens, out)),
+            text=text,
             tokens=tuple(out),
             encode_ms=(encoded - started) * 1000,
             decode_ms=(done - encoded) * 1000,
+            words=words,
         )
+
+
+def _probability(logits: npt.NDArray[np.float32], token: int) -> float:
+    shifted = logits.astype(np.float64) - float(logits.max())
+    return float(np.exp(shifted[token]) / np.exp(shifted).sum())

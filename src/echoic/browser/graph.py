@@ -78,8 +78,17 @@ class Graph:
         split = self.op("Reshape", x, self.const([0, n_heads, -1]))
         return self.op("Transpose", split, perm=[1, 0, 2])
 
-    def attention(self, q: str, k: str, v: str, n_heads: int, mask: str | None = None) -> str:
-        """Scaled dot-product attention of ``[Tq, d]`` queries on ``[Tk, d]`` keys and values.
+    def attention(
+        self,
+        q: str,
+        k: str,
+        v: str,
+        n_heads: int,
+        mask: str | None = None,
+        weights_out: list[str] | None = None,
+    ) -> str:
+        """Scaled dot-product attention of ``[Tq, d]`` queries on ``[Tk, d]`` keys and values;
+        the ``[H, Tq, Tk]`` attention weights are appended to ``weights_out`` when given.
 
         Whisper scales queries and keys each by ``(d/H)^-¼``; one ``(d/H)^-½`` on the scores is
         the same product."""
@@ -89,7 +98,10 @@ class Graph:
         scores = self.op("Div", scores, self.op("Sqrt", head_dim))
         if mask is not None:
             scores = self.op("Add", scores, mask)
-        mixed = self.op("MatMul", self.op("Softmax", scores, axis=-1), vh)
+        weights = self.op("Softmax", scores, axis=-1)
+        if weights_out is not None:
+            weights_out.append(weights)
+        mixed = self.op("MatMul", weights, vh)
         merged = self.op("Transpose", mixed, perm=[1, 0, 2])
         return self.op("Reshape", merged, self.const([0, -1]))
 

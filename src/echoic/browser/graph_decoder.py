@@ -14,6 +14,7 @@ CTranslate2's layout: ``self_attention/linear_0`` is the fused query, key and va
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,12 @@ from echoic.browser.graph import Graph, Weights
 _INT_MAX = np.iinfo(np.int64).max
 
 
-def build_decoder(ckpt: Checkpoint, *, half: bool) -> ModelProto:
+def build_decoder(
+    ckpt: Checkpoint, *, half: bool, alignment_heads: Sequence[tuple[int, int]] = ()
+) -> ModelProto:
+    """``alignment_heads`` (``(layer, head)`` pairs, from CTranslate2's ``config.json``) add an
+    output ``alignment`` ``[len(heads), n, frames]``: those heads' cross-attention weights for
+    the new positions, which word timings align on (:mod:`echoic.browser.words`)."""
     g = Graph(half=half)
     w = Weights(g, ckpt)
     n_heads = int(ckpt.variables["decoder/num_heads"])
@@ -48,7 +54,7 @@ def build_decoder(ckpt: Checkpoint, *, half: bool) -> ModelProto:
     )
     zero, minus_inf = g.const(0.0, np.float32), g.const(-np.inf, np.float32)
     mask = g.op("Where", future, minus_inf, zero)  # [n, past + n]
-    grown = []
+    grown, aligned = [], []
     for i in range(w.n_layers("decoder")):
         layer = f"decoder/layer_{i}"
         h = w.norm(x, f"{layer}/self_attention/layer_norm")
@@ -63,7 +69,11 @@ def build_decoder(ckpt: Checkpoint, *, half: bool) -> ModelProto:
         q = w.linear(h, f"{layer}/attention/linear_0")
         k = g.op("Gather", "cross_kv", g.const(2 * i), axis=0)
         v = g.op("Gather", "cross_kv", g.const(2 * i + 1), axis=0)
-        mixed = g.attention(q, k, v, n_heads)
+        heads = [h for layer_index, h in alignment_heads if layer_index == i]
+        weights: list[str] = []
+        mixed = g.attention(q, k, v, n_heads, weights_out=weights if heads else None)
+        if heads:
+            aligned.append(g.op("Gather", weights[0], g.const(heads), axis=0))
         x = g.op("Add", x, w.linear(mixed, f"{layer}/attention/linear_2"))
         x = g.op("Add", x, w.ffn(x, layer))
     x = w.norm(x, "decoder/layer_norm")
@@ -75,15 +85,23 @@ def build_decoder(ckpt: Checkpoint, *, half: bool) -> ModelProto:
     def kv(name: str, length: str) -> Any:
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, [n_cache, length, d_model])
 
+    outputs = [
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, n_vocab]),
+        kv("new_self_kv", "past_plus_n"),
+    ]
+    if aligned:
+        g.rename(g.op("Concat", *aligned, axis=0), "alignment")
+        outputs.append(
+            helper.make_tensor_value_info(
+                "alignment", TensorProto.FLOAT, [len(alignment_heads), "n", "frames"]
+            )
+        )
     return g.model(
         [
             helper.make_tensor_value_info("tokens", TensorProto.INT64, [1, "n"]),
             kv("self_kv", "past"),
             kv("cross_kv", "frames"),
         ],
-        [
-            helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, n_vocab]),
-            kv("new_self_kv", "past_plus_n"),
-        ],
+        outputs,
         "Whisper decoder step: tokens [1, n] + cache [2L, past, d] -> logits [1, V], cache",
     )

@@ -32,12 +32,12 @@ from echoic.browser.pack import (
     write_manifest,
 )
 from echoic.browser.runtime import INTEGRITY, PACKAGE, VERSION, extract_runtime, fetch_tarball
-from echoic.browser.vocab import browser_config, token_table
+from echoic.browser.vocab import alignment_heads, browser_config, token_table
 from echoic.engines.models import CATALOG, MANIFEST, Log, install_model, staged
 from echoic.errors import ModelCorruptError, ModelInstallError, ModelNotFoundError
 
 #: Bumped whenever the graphs or the decode contract change, so installed packs are rebuilt.
-CONVERSION = 2
+CONVERSION = 3
 TARBALL_CACHE = ".downloads"
 
 
@@ -101,7 +101,9 @@ def convert_model(
         tokens = token_table(source / "tokenizer.json", config["n_vocab"])
         (staging / "tokens.json").write_text(json.dumps(tokens, ensure_ascii=True) + "\n")
         onnx.save(build_encoder(ckpt, half=options.half), staging / "encoder.onnx")
-        onnx.save(build_decoder(ckpt, half=options.half), staging / "decoder.onnx")
+        heads = alignment_heads(source)
+        decoder = build_decoder(ckpt, half=options.half, alignment_heads=heads)
+        onnx.save(decoder, staging / "decoder.onnx")
         _smoke_test(staging)
         write_manifest(
             staging,

@@ -73,6 +73,12 @@ def suppressed_tokens(model_dir: Path) -> list[int]:
     return [int(t) for t in get_suppressed_tokens(tokenizer, [-1]) or ()]
 
 
+def alignment_heads(model_dir: Path) -> list[tuple[int, int]]:
+    """The ``(layer, head)`` pairs whose cross-attention follows the speech (word timings)."""
+    heads = json.loads((model_dir / "config.json").read_text()).get("alignment_heads", [])
+    return [(int(layer), int(head)) for layer, head in heads]
+
+
 def browser_config(model: str, ckpt: Checkpoint, model_dir: Path) -> dict[str, Any]:
     n_vocab, d_model = ckpt.variables["decoder/embeddings/weight"].shape
     special = _special(model_dir / "tokenizer.json")
@@ -99,5 +105,6 @@ def browser_config(model: str, ckpt: Checkpoint, model_dir: Path) -> dict[str, A
         "token_margin": TOKEN_MARGIN,
         "pad_seconds": PAD_S,
         "max_seconds": MAX_S,
+        "alignment_heads": [[int(layer), int(head)] for layer, head in alignment_heads(model_dir)],
         "hop_samples": 160,  # one log-Mel frame; the encoder input is whole frames
     }

@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from echoic.browser import pack as browser_pack
-from echoic.browser.install import PackOptions, install_browser_pack
 from echoic.cli.app import cli, reports_errors, settings_of
 from echoic.diarize import weights as voice_encoder
 from echoic.engines.models import (
@@ -98,6 +97,9 @@ def models_install(
                 f"--browser converts {browser_pack.MODEL} only, not {', '.join(others)}; "
                 f"run: {browser_pack.install_hint()}"
             )
+        # onnx and the graph builders load only for this command (echoic's start stays quick).
+        from echoic.browser.install import PackOptions, install_browser_pack
+
         options = PackOptions(force=force, source_dir=source_dir)
         install_browser_pack(settings.models_dir, browser_pack.MODEL, options, log)
         return

@@ -9,7 +9,10 @@
 // sequence plus <|notimestamps|>; suppressed tokens are masked at every step and the blank and
 // end tokens at the first; at most token_margin + ceil(tokens_per_second * duration) tokens
 // (and never more than max_tokens); the text is the tokens' bytes as UTF-8 with a trailing
-// decoder loop cut off.
+// decoder loop cut off. With {wordTimestamps: true} the result also has `words`
+// ([{word, start, end, probability}], seconds from the start of `samples`; see words.js).
+
+import { alignWords } from "./words.js";
 
 const MIN_LOOP_WORDS = 3; // as engines/window.py: "New York, New York" is speech
 
@@ -90,7 +93,29 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
   const cacheShape = (length) => [2 * config.n_layers, length, config.d_model];
   const now = () => globalThis.performance.now();
 
-  async function transcribe(samples, { maxTokens } = {}) {
+  // The probability of `token` under the unsuppressed logits (a word's is its tokens' mean).
+  function probability(logits, token) {
+    let max = -Infinity;
+    for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+    let sum = 0;
+    for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+    return Math.exp(logits[token] - max) / sum;
+  }
+
+  // Without word timings the alignment weights are not fetched (no copy out of WebGPU).
+  const alignable = decoderSession.outputNames.includes("alignment");
+  async function step(tokenIds, selfKv, crossKv, withAlignment) {
+    const ids = BigInt64Array.from(tokenIds, (t) => BigInt(t));
+    const feeds = {
+      tokens: new ort.Tensor("int64", ids, [1, ids.length]),
+      self_kv: selfKv,
+      cross_kv: crossKv,
+    };
+    const fetches = ["logits", "new_self_kv", ...(withAlignment && alignable ? ["alignment"] : [])];
+    return decoderSession.run(feeds, fetches);
+  }
+
+  async function transcribe(samples, { maxTokens, wordTimestamps = false } = {}) {
     const speech = samples.subarray(0, config.max_seconds * config.sample_rate);
     const audio = new Float32Array(paddedSamples(speech.length, config));
     audio.set(speech);
@@ -105,26 +130,51 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
     let selfKv = new ort.Tensor("float32", new Float32Array(0), cacheShape(0));
     let stepTokens = prompt;
     const out = [];
-    for (let step = 0; step < limit; step++) {
-      const ids = BigInt64Array.from(stepTokens, (t) => BigInt(t));
-      const result = await decoderSession.run({
-        tokens: new ort.Tensor("int64", ids, [1, ids.length]),
-        self_kv: selfKv,
-        cross_kv: crossKv,
-      });
+    const probs = [];
+    const rows = []; // the alignment heads' weights of each call, when words are wanted
+    let unfed = [config.eot]; // whose rows are missing when the loop ends
+    for (let n = 0; n < limit; n++) {
+      const result = await step(stepTokens, selfKv, crossKv, wordTimestamps);
       selfKv = result.new_self_kv;
-      const token = nextToken(result.logits.data, step, suppressed, suppressedFirst);
-      if (token === config.eot) break;
+      if (wordTimestamps && result.alignment) rows.push(result.alignment);
+      const logits = result.logits.data;
+      const token = nextToken(logits, n, suppressed, suppressedFirst);
+      if (token === config.eot) {
+        unfed = [config.eot];
+        break;
+      }
       out.push(token);
+      if (wordTimestamps) probs.push(probability(logits, token));
       stepTokens = [token];
+      unfed = [token, config.eot];
     }
     const done = now();
-    return {
-      text: trimRepetition(detokenize(tokens, out)),
-      tokens: out,
-      encodeMs: encodedAt - started,
-      decodeMs: done - encodedAt,
-    };
+    const text = trimRepetition(detokenize(tokens, out));
+    let words = [];
+    if (wordTimestamps && out.length > 0 && rows.length > 0) {
+      // Whisper standardises the weights over every row, <|endoftext|>'s included.
+      rows.push((await step(unfed, selfKv, crossKv, true)).alignment);
+      words = alignRows(rows, out, probs, speech.length).slice(0, text.split(/\s+/).filter(Boolean).length);
+    }
+    return { text, tokens: out, encodeMs: encodedAt - started, decodeMs: done - encodedAt, words };
+  }
+
+  // Joins the calls' [heads, n, positions] weights along n and aligns the words.
+  function alignRows(rows, out, probs, nSamples) {
+    const [heads, , positions] = rows[0].dims;
+    const total = rows.reduce((sum, r) => sum + r.dims[1], 0);
+    const joined = new Float32Array(heads * total * positions);
+    let at = 0;
+    for (const r of rows) {
+      const n = r.dims[1];
+      for (let h = 0; h < heads; h++) {
+        const block = r.data.subarray(h * n * positions, (h + 1) * n * positions);
+        joined.set(block, (h * total + at) * positions);
+      }
+      at += n;
+    }
+    const frames = Math.min(Math.floor(nSamples / config.hop_samples) + 1, 3000);
+    return alignWords(joined, [heads, total, positions], out, probs, frames, tokens, config.eot);
   }
 
   async function release() {
