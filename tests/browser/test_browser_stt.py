@@ -192,7 +192,12 @@ def test_the_page_transcribes_in_the_browser_and_a_second_visit_loads_from_its_c
     finals = [e for e in received if e["type"] == "final"]
     assert len(finals) >= 5, finals  # seven sentences with pauses between them
     assert {(f["source"], f["model"]) for f in finals} == {("client", "browser-tiny.en")}
-    assert not [e for e in received if e["type"] in ("fallback", "error")]
+    assert not [e for e in received if e["type"] in ("fallback", "error", "warning")]
+    for final in finals:  # word timings from the browser, on the stream's clock
+        words = [w["word"].strip() for w in final["words"]]
+        assert len(words) == len(final["text"].split()), final
+        starts = [w["start"] for w in final["words"]]
+        assert starts == sorted(starts), final
     shown = lines(page)
     assert [line["state"] for line in shown] == ["final"] * len(finals)
     assert all(BROWSER_BADGE.match(line["badge"]) for line in shown), shown

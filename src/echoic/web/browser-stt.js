@@ -184,7 +184,9 @@ export class BrowserStt {
     const message = { type: "transcript", utterance_id: utterance.id, text: result.text, source: SOURCE };
     if (Array.isArray(result.words) && result.words.length) {
       const offset = utterance.start / SAMPLE_RATE; // the words' times are the utterance's
-      message.words = result.words.map((w) => ({ word: w.word, start: w.start + offset, end: w.end + offset }));
+      const at = (seconds) => Math.round((seconds + offset) * 1000) / 1000;
+      const probability = (w) => Math.min(1, Math.max(0, w.probability ?? 1));
+      message.words = result.words.map((w) => ({ word: w.word, start: at(w.start), end: at(w.end), probability: probability(w) }));
     }
     s.send(message, result);
   }

@@ -125,7 +125,9 @@ export class SttEngine {
     return new Promise((resolve, reject) => {
       this.jobs.set(id, { resolve, reject, started });
       // No token cap of our own: whisper.js bounds the decode by the audio's duration.
-      this.worker.postMessage({ type: "transcribe", id, samples: job.samples.buffer }, [job.samples.buffer]);
+      // Word timings for finals only: a draft is replaced anyway.
+      const words = job.kind === "final";
+      this.worker.postMessage({ type: "transcribe", id, samples: job.samples.buffer, words }, [job.samples.buffer]);
     });
   }
 

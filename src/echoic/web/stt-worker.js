@@ -4,7 +4,7 @@
 //
 //   → {type: "load", runtimeUrl, wasmBinary, backend, numThreads, config, tokens, encoder, decoder}
 //   ← {type: "loaded", backend, ms}  |  {type: "load_failed", message}
-//   → {type: "transcribe", id, samples}
+//   → {type: "transcribe", id, samples, words}
 //   ← {type: "result", id, text, words, encodeMs, decodeMs}  |  {type: "failed", id, message}
 
 import { createWhisper } from "./stt/whisper.js";
@@ -40,13 +40,13 @@ async function load({ runtimeUrl, wasmBinary, backend, numThreads, config, token
   }
 }
 
-async function transcribe({ id, samples }) {
+async function transcribe({ id, samples, words }) {
   if (!whisper) {
     self.postMessage({ type: "failed", id, message: "the model is not loaded" });
     return;
   }
   try {
-    const result = await whisper.transcribe(new Float32Array(samples), {});
+    const result = await whisper.transcribe(new Float32Array(samples), { wordTimestamps: words === true });
     self.postMessage({
       type: "result",
       id,
