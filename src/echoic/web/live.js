@@ -299,8 +299,9 @@ export class Live {
     const primary = this.primary();
     if (this.local.stream && !this.local.stream.broken) setBadge(this.badge, "client", this.local.label);
     else setBadge(this.badge, primary.split(":")[0], this.serverLabel());
-    const models = event.models?.join(" → ") || "";
-    const drafts = event.interim_results === true ? "" : " · no drafts";
+    const local = this.local.stream && !this.local.stream.broken;
+    const models = local ? `${this.local.config.model} in the ${this.local.label.replace(" · ", " (")})` : event.models?.join(" → ") || "";
+    const drafts = event.interim_results === true || local ? "" : " · no drafts"; // the page drafts itself
     this.info.textContent = `${event.mode} · ${models}${drafts}${event.diarization ? " · speakers" : ""}`;
     if (reconnected) {
       notice(this.noticeBox, "");
