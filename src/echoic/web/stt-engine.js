@@ -66,7 +66,6 @@ export class SttEngine {
     const worker = new Worker(WORKER_URL, { type: "module", name: "echoic-stt" });
     const models = Object.fromEntries(MODEL_FILES.map((name) => [name, wanted[name].sha256]));
     const engine = new SttEngine(worker, chosen, models);
-    engine.downloaded = loaded.downloaded;
     const { encoder, decoder } = { encoder: loaded.files["encoder.onnx"], decoder: loaded.files["decoder.onnx"] };
     const ready = new Promise((resolve, reject) => {
       engine.loading = { resolve, reject };
