@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     #: Live streams with ``client_transcripts``: how long after an utterance ends the server
     #: waits for the client's transcript before transcribing the audio itself.
     client_transcript_grace_s: float = Field(default=2.0, ge=0, le=60)
+    #: The page transcribes in the browser (tiny.en on WebAssembly or WebGPU, DESIGN.md §4b)
+    #: when the browser pack is installed; ``false`` keeps every page on server transcription.
+    #: Other clients may still send their own transcripts (``client_transcripts``).
+    browser_stt: bool = True
+    #: The page's 1 s self-test must transcribe 1 s of audio within this, or the page sends
+    #: its audio to the server for transcription instead.
+    browser_self_test_max_s: float = Field(default=2.0, gt=0, le=60)
 
     # -- jobs and storage (DESIGN.md §6) -----------------------------------------------------------
     #: ``postgresql://user:pass@host/db`` to share jobs, transcripts and keys between machines;

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,9 +85,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield process
 
 
+#: Sets the page's Transcribe setting before its scripts run (a choice the page saved, e.g.
+#: by a test's own select, is kept across reloads).
+WHERE = """
+(() => {
+  const key = "echoic.settings";
+  try {
+    const saved = JSON.parse(localStorage.getItem(key) || "{}") || {};
+    if (!saved.where) localStorage.setItem(key, JSON.stringify({ ...saved, where: %s }));
+  } catch {}
+})();
+"""
+
+
 @pytest.fixture
 def open_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[OpenPage]:
-    """Open ``url`` in a fresh browser context; every page's watch is checked at the end."""
+    """Open ``url`` in a fresh browser context; every page's watch is checked at the end.
+
+    ``where``: the page's Transcribe setting. The server by default, which is what the live
+    tests test (with the browser pack installed the page's own default, ``auto``, would
+    transcribe in the browser); the browser transcription tests pass ``auto``."""
     opened: list[tuple[Page, Watch]] = []
 
     def open_(
@@ -95,11 +113,13 @@ def open_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Open
         in_browser: Browser | None = None,
         viewport: ViewportSize | None = None,
         init_script: str | None = None,
+        where: str = "force_server",
     ) -> tuple[Page, Watch]:
         context = (in_browser or browser).new_context(
             accept_downloads=True, viewport=viewport or {"width": 1280, "height": 800}
         )
         context.set_default_timeout(30_000)
+        context.add_init_script(WHERE % json.dumps(where))
         if init_script:
             context.add_init_script(init_script)
         page = context.new_page()

@@ -372,3 +372,32 @@ def test_contradicting_end_of_turn_waits_close_with_4400() -> None:
     assert close == 4400
     assert events[-1]["code"] == "invalid_request"
     assert "end_of_sentence_ms" in events[-1]["message"]
+
+
+def test_a_client_transcript_sent_after_stop_still_makes_the_final(jfk_pcm: bytes) -> None:
+    """A page that transcribes itself learns that the open utterance ended only from the
+    ``speech_ended`` the stop causes: its transcript comes after the stop, and must count."""
+    app, _, _ = make_app()
+    speech_only = jfk_pcm[: len(jfk_pcm) - 32000]  # no trailing silence: the stop ends it
+    with TestClient(app) as client, client.websocket_connect("/v1/listen") as socket:
+        socket.send_json({"type": "start", "client_transcripts": True})
+        send_audio(socket, speech_only)
+        socket.send_json({"type": "stop"})
+        events: list[dict[str, Any]] = []
+        while True:
+            message = socket.receive()
+            if message["type"] == "websocket.close":
+                break
+            events.append(json.loads(message["text"]))
+            if events[-1]["type"] == "speech_ended":
+                socket.send_bytes(b"\x00\x00" * 320)  # audio after stop is ignored
+                utterance = events[-1]["utterance_id"]
+                socket.send_json({"type": "transcript", "utterance_id": utterance, "text": "ask"})
+    assert int(message.get("code", 1000)) == 1000
+    ended = [e for e in events if e["type"] == "speech_ended"]
+    assert ended[-1]["reason"] == "stop"
+    finals = [e for e in events if e["type"] == "final"]
+    assert [f["utterance_id"] for f in finals] == [e["utterance_id"] for e in ended]
+    assert {(f["source"], f["text"]) for f in finals} == {("client", "ask")}
+    assert not [e for e in events if e["type"] in ("fallback", "error")]
+    assert events[-1]["type"] == "end"

@@ -29,6 +29,7 @@ from echoic.jobs.housekeeping import housekeeping
 from echoic.jobs.worker import Worker, worker_config
 from echoic.routing import probe_machine
 from echoic.server import (
+    browser,
     error_handlers,
     health,
     job_events,
@@ -97,6 +98,7 @@ def create_app(
         app.include_router(api, prefix="/v1")
         app.include_router(api, prefix="/api/v1", include_in_schema=False)
     _install_websocket(app, state)
+    browser.install(app)
     app.add_middleware(ApiGuard, state=state)
     app.add_middleware(RequestIdMiddleware)
     web.install(app)

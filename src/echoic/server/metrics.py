@@ -101,6 +101,13 @@ class Metrics:
         self.jobs = Counter(
             "echoic_jobs", "Batch jobs that reached a final status.", ["status"], registry=r
         )
+        self.browser_downloads = Counter(
+            "echoic_browser_downloads",
+            "Browser pack files sent in full (200; revalidations answered 304 are not counted), "
+            "by file (``tiny.en/encoder.onnx``, ``runtime/ort-wasm-simd-threaded.wasm``…).",
+            ["file"],
+            registry=r,
+        )
         self._queues = _QueueDepthCollector()
         r.register(self._queues)
         self._decodes = _DecodeCollector()
@@ -122,6 +129,9 @@ class Metrics:
 
     def error(self, code: str) -> None:
         self.errors.labels(code).inc()
+
+    def browser_download(self, file: str) -> None:
+        self.browser_downloads.labels(file).inc()
 
     def fallback(self, skip: Fallback) -> None:
         """A routing tier was skipped (the router reports every skip here)."""

@@ -35,7 +35,9 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*(\.[a-z0-9]+)+")
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
-        "script-src 'self'",
+        # WebAssembly compilation (the browser transcription's runtime), and nothing else
+        # that evaluates code.
+        "script-src 'self' 'wasm-unsafe-eval'",
         "style-src 'self'",
         "img-src 'self' data: blob:",
         "media-src 'self' blob:",
@@ -47,6 +49,17 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "form-action 'none'",
     ]
 )
+
+#: Cross-origin isolation: ``SharedArrayBuffer``, hence the WebAssembly runtime's threads for
+#: transcription in the browser. Everything the page loads is from this origin, so requiring
+#: CORP costs nothing.
+ISOLATION_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+#: Worker scripts get their own Content-Security-Policy from their response, not the page's.
+WORKERS = ("stt-worker.js",)
 
 router = APIRouter(include_in_schema=False)
 
@@ -66,10 +79,19 @@ def asset(request: Request, name: str) -> Response:
     return _file(request, name)
 
 
+@router.get("/web/stt/{name}")
+def stt_asset(request: Request, name: str) -> Response:
+    """The in-browser model code (``web/stt/``), imported by the transcription worker."""
+    return _file(request, f"stt/{name}")
+
+
 def _file(request: Request, name: str) -> Response:
     path = WEB_DIR / name
     content_type = CONTENT_TYPES.get(path.suffix)
-    if not _NAME.fullmatch(name) or content_type is None or not path.is_file():
+    folder, _, base = name.rpartition("/")
+    if folder not in ("", "stt") or not _NAME.fullmatch(base):
+        content_type = None
+    if content_type is None or not path.is_file():
         raise HTTPException(status_code=404, detail=f"no page file {name!r}")
     body = path.read_bytes()
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
@@ -78,8 +100,9 @@ def _file(request: Request, name: str) -> Response:
         "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
+        **ISOLATION_HEADERS,
     }
-    if path.suffix == ".html":
+    if path.suffix == ".html" or name in WORKERS:
         headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     if etag in _etags(request.headers.get("if-none-match", "")):
         return Response(status_code=304, headers=headers)

@@ -101,6 +101,8 @@ class Connection:
         self.stream: LiveStream | None = None
         self.start: StartMessage | None = None
         self._closed = False
+        #: ``stop`` came on a stream whose client transcribes: reading goes on until ``end``.
+        self._stopping = False
         self._opened_at = time.monotonic()
         self._registration: AbstractContextManager[None] | None = None
 
@@ -182,6 +184,8 @@ class Connection:
     async def _on_message(self, message: MutableMapping[str, Any]) -> bool:
         """Handle one frame; False when the connection is done."""
         if message.get("bytes") is not None:
+            if self._stopping:
+                return True  # after stop: nothing more to transcribe
             if self.stream is None and not await self._open(None):
                 return False
             assert self.stream is not None
@@ -205,6 +209,12 @@ class Connection:
         if self.stream is None and not await self._open(None):
             return False
         assert self.stream is not None
+        if kind == "stop" and self.start is not None and self.start.client_transcripts:
+            # The stop ends the open utterance, whose transcript the client sends after it: keep
+            # reading; the stream's end (``stopped``) closes the connection in ``_run``.
+            self._stopping = True
+            self.stream.request_stop()
+            return True
         if kind == "stop":
             await self.stream.finish()
             await self._close(CLOSE_NORMAL)
@@ -313,7 +323,8 @@ class Connection:
         await self._close(CLOSE_NORMAL)
 
     async def _stream_stopped(self) -> None:
-        """The stream ended without the client asking: overload, or server shutdown."""
+        """The stream ended: after the client's ``stop`` (client transcripts), or without the
+        client asking: overload, or server shutdown."""
         assert self.stream is not None
         aborted = self.stream.runner.aborted
         await self.stream.cancel()  # collects the runner's outcome

@@ -64,6 +64,7 @@ class LiveStream:
         self._ready = ready
         self._resampler = Resampler(sample_rate) if sample_rate != SAMPLE_RATE else None
         self._task: asyncio.Task[None] | None = None
+        self._stop_requested = False
         #: Set when the stream's runner has returned (``end`` sent, cancelled, or aborted).
         self.stopped = asyncio.Event()
 
@@ -113,13 +114,22 @@ class LiveStream:
         """``stop``: flush the resampler, finalize, wait for the last final and ``end``."""
         if self._task is None:
             return
-        if self._resampler is not None and not self._task.done():
+        self.request_stop()
+        task, self._task = self._task, None
+        await task
+
+    def request_stop(self) -> None:
+        """``stop`` without waiting for ``end``: the caller keeps handing in what the stream
+        still needs (a client's transcripts of the utterances the stop ends) and learns of the
+        end from :attr:`stopped`. Once only; audio after it is ignored."""
+        if self._task is None or self._task.done() or self._stop_requested:
+            return
+        self._stop_requested = True
+        if self._resampler is not None:
             tail = self._resampler.flush()
             if len(tail):
                 self.runner.push_audio(tail)
         self.runner.push_control(Control.STOP)
-        task, self._task = self._task, None
-        await task
 
     async def cancel(self) -> None:
         """Abandon the stream (the client is gone): no more events, no orphan tasks."""

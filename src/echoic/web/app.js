@@ -3,6 +3,7 @@
 
 import { ApiError, connect, saveKey, server } from "./api.js";
 import { Files } from "./files.js";
+import { BrowserStt } from "./browser-stt.js";
 import { Live } from "./live.js";
 import { $, el, notice, toast } from "./ui.js";
 
@@ -15,7 +16,13 @@ const dialog = $("#key-dialog");
 const keyInput = $("#key-input");
 const keyReason = $("#key-reason");
 const keyError = $("#key-error");
-const choices = { model: $("#model"), mode: $("#mode"), confirm_model: $("#confirm-model"), speakers: $("#speakers") };
+const choices = {
+  model: $("#model"),
+  mode: $("#mode"),
+  confirm_model: $("#confirm-model"),
+  speakers: $("#speakers"),
+  where: $("#stt-where"),
+};
 
 function settings() {
   return {
@@ -23,10 +30,30 @@ function settings() {
     mode: choices.mode.value,
     confirm_model: choices.confirm_model.value,
     speakers: choices.speakers.checked,
+    where: choices.where.value,
   };
 }
 
-const live = new Live({ settings, onKeyRefused: keyRefused, onConnection: connection });
+const sttProgress = $("#stt-progress");
+const sttState = $("#stt-state");
+const local = new BrowserStt({
+  ui: {
+    /** Bytes of the browser model loaded so far; `null` hides the bar. */
+    progress(done, total = 0) {
+      sttProgress.hidden = done === null;
+      if (done === null) return;
+      sttProgress.max = total || 1;
+      sttProgress.value = done;
+      sttState.textContent = `Loading the browser model: ${(done / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
+    },
+    status(text, kind) {
+      sttState.textContent = text;
+      sttState.dataset.kind = kind;
+    },
+  },
+  notify: toast,
+});
+const live = new Live({ settings, local, onKeyRefused: keyRefused, onConnection: connection });
 const files = new Files({ settings, onKeyRefused: keyRefused });
 
 function connection(ok) {
@@ -71,6 +98,7 @@ function showModels(models) {
   choices.confirm_model.value = usable.some((m) => m.id === saved.confirm_model) ? saved.confirm_model : "";
   if (saved.mode) choices.mode.value = saved.mode;
   choices.speakers.checked = saved.speakers === true;
+  if (["auto", "force_local", "force_server"].includes(saved.where)) choices.where.value = saved.where;
   updateMode();
 }
 

@@ -1,30 +1,26 @@
 // A live session: the microphone streamed to /v1/listen, the server's events drawn as they
-// come, fallback and recovery toasts, and reconnection when the connection drops.
+// come, fallback and recovery toasts, and reconnection when the connection drops. With
+// transcription in the browser (`local`, browser-stt.js) the server still hears the audio
+// (VAD, endpoints) and the page hands in each utterance's text.
 
 import { server, socketUrl } from "./api.js";
 import { Microphone } from "./microphone.js";
+import { drawControls, wireControls } from "./live-controls.js";
 import { Utterances } from "./utterances.js";
-import { $, notice, setBadge, sourceLabel, toast } from "./ui.js";
+import { $, REASONS, notice, setBadge, sourceLabel, tierName, toast } from "./ui.js";
 
 const RETRY_MS = [500, 1000, 2000, 4000, 8000]; // then every 8 s until Stop
 const KEEPALIVE_MS = 10_000; // the server ends a stream after 30 s without audio or keepalive
 const STOP_TIMEOUT_MS = 20_000;
 const UNAUTHORIZED = 4401;
 const REFUSED = new Set([4400, 4429]); // the server will refuse again: retrying is pointless
-const REASONS = {
-  error: "failed",
-  timeout: "timed out",
-  circuit_open: "keeps failing",
-  overloaded: "is overloaded",
-  unavailable: "is unavailable",
-  rate_limited: "is rate limited",
-  grace_expired: "did not answer in time",
-};
 
 export class Live {
-  /** `settings()`: {model, mode, confirm_model, speakers}; `onKeyRefused(message)`; `onConnection(ok)`. */
-  constructor({ settings, onKeyRefused, onConnection }) {
+  /** `settings()`: {model, mode, confirm_model, speakers, where}; `local`: a BrowserStt;
+   *  `onKeyRefused(message)`; `onConnection(ok)`. */
+  constructor({ settings, local, onKeyRefused, onConnection }) {
     this.settings = settings;
+    this.local = local;
     this.onKeyRefused = onKeyRefused;
     this.onConnection = onConnection;
     this.panel = $("#panel-live");
@@ -45,36 +41,8 @@ export class Live {
     this.timers = { retry: null, stop: null, keepalive: null };
     this.tiers = new Map(); // utterance_id → the tier a fallback sent it to
     this.degraded = false; // a fallback tier is answering instead of the first one
-    this.wire();
+    wireControls(this);
     this.setState("idle");
-  }
-
-  wire() {
-    const { start, pause, stop, talk } = this.buttons;
-    start.addEventListener("click", () => this.start());
-    pause.addEventListener("click", () => this.togglePause());
-    stop.addEventListener("click", () => this.stop());
-    talk.addEventListener("pointerdown", (event) => {
-      talk.setPointerCapture?.(event.pointerId);
-      this.holdStart();
-    });
-    talk.addEventListener("pointerup", () => this.holdEnd());
-    talk.addEventListener("pointercancel", () => this.holdEnd());
-    talk.addEventListener("keydown", (event) => {
-      if ((event.key === " " || event.key === "Enter") && !event.repeat) {
-        event.preventDefault();
-        this.holdStart();
-      }
-    });
-    talk.addEventListener("keyup", (event) => {
-      if (event.key === " " || event.key === "Enter") {
-        event.preventDefault();
-        this.holdEnd();
-      }
-    });
-    this.ptt.addEventListener("change", () => {
-      if (this.state === "live") this.setPaused(this.ptt.checked);
-    });
   }
 
   // -- controls ---------------------------------------------------------------------------
@@ -83,19 +51,32 @@ export class Live {
     if (this.state !== "idle") return;
     this.setState("starting");
     notice(this.noticeBox, "");
+    const { where, speakers } = this.settings();
+    let plan;
+    try {
+      // Speaker labels come from the server's decode: such a stream transcribes there.
+      plan = await this.local.plan(speakers && where !== "force_local" ? "force_server" : where);
+      if (plan.local && speakers) throw new Error("Speaker labels need transcription on the server.");
+    } catch (err) {
+      this.setState("idle");
+      notice(this.noticeBox, err.message);
+      setBadge(this.badge, "error", "browser: unavailable");
+      return;
+    }
     const mic = new Microphone();
     mic.onended = () => {
       notice(this.noticeBox, "The microphone stopped (unplugged or taken by another application).");
       this.stop();
     };
     try {
-      await mic.start((chunk) => this.send(chunk));
+      await mic.start((chunk) => this.send(chunk), plan.local ? 16_000 : undefined);
     } catch (err) {
       this.setState("idle");
       notice(this.noticeBox, err.message);
       return;
     }
     this.mic = mic;
+    if (plan.local) this.local.begin(mic.sampleRate, this.localSink());
     this.paused = this.ptt.checked; // push-to-talk: nothing is sent until the key is held
     this.attempt = 0;
     this.degraded = false;
@@ -191,12 +172,28 @@ export class Live {
     if (mode) message.mode = mode;
     if (mode === "speculative" && confirm_model) message.confirm_model = confirm_model;
     if (speakers) message.diarization = true;
+    if (this.local.stream) message.client_transcripts = true;
     return message;
   }
 
   send(chunk) {
     const ws = this.ws;
-    if (ws?.readyState === WebSocket.OPEN && this.state !== "stopping" && !this.paused) ws.send(chunk);
+    if (ws?.readyState === WebSocket.OPEN && this.state !== "stopping" && !this.paused) {
+      ws.send(chunk);
+      this.local.audio(chunk); // the page's copy, on the server's sample clock
+    }
+  }
+
+  /** What the browser's transcription draws and sends. */
+  localSink() {
+    return {
+      draft: (id, text) => this.view.partial({ utterance_id: id, text, confidence: "draft", source: "client" }, this.local.label),
+      send: (message, result) => {
+        if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+        this.view.measured(message.utterance_id, result);
+      },
+      onBroken: () => setBadge(this.badge, "local", this.serverLabel()),
+    };
   }
 
   control(type) {
@@ -257,6 +254,7 @@ export class Live {
     clearTimeout(this.timers.retry);
     clearInterval(this.timers.keepalive);
     this.view.abandon();
+    this.local.end();
     this.holding = false;
     this.paused = false;
     this.setState("idle");
@@ -269,10 +267,12 @@ export class Live {
       case "ready":
         return this.onReady(event);
       case "speech_started":
+        this.local.started(event);
         return this.view.started(event);
       case "partial":
         return this.view.partial(event, this.label(event.source, event.utterance_id));
       case "speech_ended":
+        this.local.ended(event);
         return this.view.ended(event);
       case "final":
         return this.onFinal(event);
@@ -293,12 +293,15 @@ export class Live {
     this.attempt = 0;
     this.tiers.clear();
     this.view.newSession();
+    this.local.newSession();
     if (this.state !== "stopping") this.setState("live");
     this.onConnection(true);
     const primary = this.primary();
-    setBadge(this.badge, primary.split(":")[0], sourceLabel(primary.split(":")[0], primary));
-    const models = event.models?.join(" → ") || "";
-    const drafts = event.interim_results === true ? "" : " · no drafts";
+    if (this.local.stream && !this.local.stream.broken) setBadge(this.badge, "client", this.local.label);
+    else setBadge(this.badge, primary.split(":")[0], this.serverLabel());
+    const local = this.local.stream && !this.local.stream.broken;
+    const models = local ? `${this.local.config.model} in the ${this.local.label.replace(" · ", " (")})` : event.models?.join(" → ") || "";
+    const drafts = event.interim_results === true || local ? "" : " · no drafts"; // the page drafts itself
     this.info.textContent = `${event.mode} · ${models}${drafts}${event.diarization ? " · speakers" : ""}`;
     if (reconnected) {
       notice(this.noticeBox, "");
@@ -312,14 +315,24 @@ export class Live {
 
   /** The badge text for what `source` produced for an utterance. */
   label(source, utteranceId) {
+    if (source === "client" && this.local.involved) return this.local.label;
     const tier = this.tiers.get(utteranceId) || this.ready?.providers?.find((p) => p.startsWith(source)) || "";
-    return sourceLabel(source, tier);
+    const label = sourceLabel(source, tier);
+    // Beside the browser's own transcription, "local" would be ambiguous: it is the server.
+    return this.local.involved && source === "local" ? label.replace(/^local/, "server") : label;
+  }
+
+  /** The badge of the server's first tier ("local · CPU"; "server · CPU" beside the browser). */
+  serverLabel() {
+    const primary = this.primary();
+    return this.label(primary.split(":")[0], null);
   }
 
   onFinal(event) {
     const label = this.label(event.source, event.utterance_id);
     this.view.final(event, label);
     setBadge(this.badge, event.source, label);
+    if (event.source === "client") return this.local.accepted();
     const tier = this.tiers.get(event.utterance_id) || this.primary();
     if (this.degraded && tier === this.primary()) {
       this.degraded = false;
@@ -331,6 +344,7 @@ export class Live {
     const from = event.from || "";
     const to = event.to || "";
     this.tiers.set(event.utterance_id, to);
+    if (from === "client") return this.local.fallback(event); // it says so itself
     if (!to || this.degraded) return; // no tier left: an error event follows
     this.degraded = true;
     const reason = REASONS[event.reason] || event.reason || "failed";
@@ -364,24 +378,6 @@ export class Live {
   }
 
   updateButtons() {
-    const { start, pause, stop, talk } = this.buttons;
-    const live = this.state === "live";
-    start.disabled = this.state !== "idle";
-    start.textContent = this.state === "starting" ? "Starting…" : this.state === "idle" ? "Start" : "Listening";
-    pause.disabled = !live;
-    pause.textContent = this.paused ? "Resume" : "Pause";
-    pause.setAttribute("aria-pressed", String(this.paused));
-    stop.disabled = this.state === "idle" || this.state === "starting" || this.state === "stopping";
-    stop.textContent = this.state === "stopping" ? "Finishing…" : "Stop";
-    talk.disabled = !live;
+    drawControls(this);
   }
-}
-
-/** "Local transcription (CPU)", "the cloud", … for a provider tier's name. */
-function tierName(tier, subject = true) {
-  const [source, device] = tier.split(":");
-  if (source === "local") return `${subject ? "Local" : "local"} transcription (${device === "cuda" ? "GPU" : (device || "cpu").toUpperCase()})`;
-  if (source === "client") return subject ? "The page's own transcription" : "the page";
-  if (source === "server") return "the server";
-  return subject ? `The ${source}` : `the ${source}`;
 }

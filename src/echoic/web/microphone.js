@@ -23,8 +23,10 @@ export class Microphone {
     return this.context ? this.context.sampleRate : 0;
   }
 
-  /** Open the microphone; `onChunk(ArrayBuffer)` gets ~50 ms of pcm_s16le mono at a time. */
-  async start(onChunk) {
+  /** Open the microphone; `onChunk(ArrayBuffer)` gets ~50 ms of pcm_s16le mono at a time.
+   *  `sampleRate`: ask the browser to resample (16000 when the page transcribes itself: the
+   *  browser's resampler is better than a hand-written one); default: the device's. */
+  async start(onChunk, sampleRate = undefined) {
     if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) {
       throw new MicrophoneError(
         "insecure",
@@ -40,7 +42,7 @@ export class Microphone {
       throw describe(err);
     }
     try {
-      this.context = new AudioContext({ latencyHint: "interactive" });
+      this.context = new AudioContext({ latencyHint: "interactive", sampleRate });
       await this.context.audioWorklet.addModule(WORKLET_URL);
       const source = this.context.createMediaStreamSource(this.stream);
       this.node = new AudioWorkletNode(this.context, "pcm-s16", { processorOptions: { chunkMs: CHUNK_MS } });

@@ -92,3 +92,23 @@ export function saveBlob(blob, filename) {
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
+
+/** Why a tier was skipped, as the end of a sentence (`fallback` events' `reason`). */
+export const REASONS = {
+  error: "failed",
+  timeout: "timed out",
+  circuit_open: "keeps failing",
+  overloaded: "is overloaded",
+  unavailable: "is unavailable",
+  rate_limited: "is rate limited",
+  grace_expired: "did not answer in time",
+};
+
+/** "Local transcription (CPU)", "the cloud", … for a provider tier's name. */
+export function tierName(tier, subject = true) {
+  const [source, device] = tier.split(":");
+  if (source === "local") return `${subject ? "Local" : "local"} transcription (${device === "cuda" ? "GPU" : (device || "cpu").toUpperCase()})`;
+  if (source === "client") return subject ? "The page's own transcription" : "the page";
+  if (source === "server") return "the server";
+  return subject ? `The ${source}` : `the ${source}`;
+}

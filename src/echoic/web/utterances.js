@@ -1,5 +1,7 @@
 // The live transcript: one line per utterance, grey draft text while it is spoken, solid
 // confirmed text once it is final, its source and latency; the "transcription slow" state.
+// Each line keeps what the page measured (`data-first-draft-ms`: speech_started to the first
+// draft; `data-final-ms`: speech_ended to the final), whichever side transcribed.
 
 import { announce, el, millis, setBadge } from "./ui.js";
 
@@ -39,7 +41,8 @@ export class Utterances {
       const text = el("p", { class: "text" }, speaker, confirmed, draft);
       const meta = el("span", { class: "latency" });
       const node = el("li", { class: "utterance", dataset: { key, state: "speaking" } }, badge, text, meta);
-      line = { key, node, badge, speaker, confirmed, draft, meta, endedAt: null, timer: null, slow: false };
+      const startedAt = performance.now();
+      line = { key, node, badge, speaker, confirmed, draft, meta, startedAt, endedAt: null, timer: null, slow: false };
       this.lines.set(key, line);
       this.list.append(node);
       this.empty.hidden = true;
@@ -65,6 +68,9 @@ export class Utterances {
       line.draft.textContent = event.confidence === "confirmed" ? "" : text;
     }
     if (line.badge.dataset.source === "none") setBadge(line.badge, event.source, label);
+    if (text && line.node.dataset.firstDraftMs === undefined) {
+      line.node.dataset.firstDraftMs = String(Math.round(performance.now() - line.startedAt));
+    }
   }
 
   ended(event) {
@@ -75,6 +81,14 @@ export class Utterances {
     line.meta.textContent = "transcribing…";
     clearTimeout(line.timer);
     line.timer = setTimeout(() => this.markSlow(line), SLOW_AFTER_MS);
+  }
+
+  /** The browser's own transcription of a line: how long it took there. */
+  measured(id, { ms, encodeMs, decodeMs }) {
+    const { dataset } = this.line(id).node;
+    dataset.sttMs = String(Math.round(ms));
+    dataset.encodeMs = String(Math.round(encodeMs));
+    dataset.decodeMs = String(Math.round(decodeMs));
   }
 
   markSlow(line) {
@@ -98,6 +112,7 @@ export class Utterances {
     clearTimeout(line.timer);
     line.node.dataset.state = "final";
     line.node.classList.remove("slow");
+    if (line.endedAt !== null) line.node.dataset.finalMs = String(Math.round(performance.now() - line.endedAt));
     line.confirmed.textContent = event.text;
     line.draft.textContent = "";
     line.speaker.textContent = event.speaker ? speakerName(event.speaker) : "";
