@@ -195,6 +195,13 @@ def _decode_settings(
     "confirmations holding them (default 1; 0: a final waits for a free slot).",
 )
 @click.option(
+    "--confirm-words/--no-confirm-words",
+    default=False,
+    show_default=True,
+    help="Dual-model mode: confirmations align word timings too, as they used to (nothing reads "
+    "them; their CPU is the finals' and drafts').",
+)
+@click.option(
     "--diarize",
     is_flag=True,
     help="Label finals with speakers, as a stream with diarization: true does (its cost on "
@@ -233,6 +240,7 @@ def bench_stream(
     stagger: bool,
     draft_batch: int | None,
     final_headroom: int | None,
+    confirm_words: bool,
     diarize: bool,
     realtime: bool,
     chunk_ms: int,
@@ -295,6 +303,7 @@ def bench_stream(
             skip_confirm_logprob=skip_confirm_logprob,
             vad=_turn_vad(defaults.vad, silence_ms, end_of_sentence_ms, mid_sentence_ms),
             diarization=diarize,
+            confirm_word_timestamps=confirm_words,
         ),
     )
     if compare:
