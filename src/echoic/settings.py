@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     #: Live drafts of several streams one batched forward pass runs at most (1: one by one, the
     #: default until a benchmark on a quiet machine shows batching pays on CPU; README).
     draft_batch: int = Field(default=1, ge=1, le=16)
+    #: Live finals that may run over the compute slots, beside the drafts, confirmations and
+    #: file chunks holding them (0: a final waits for a free slot; README "Single vs
+    #: dual-model": 1 is what in-process dual-model streams use).
+    final_headroom: int = Field(default=0, ge=0, le=4)
     beam_size: int = Field(default=5, ge=1, le=10)
     vad_filter: bool = True
     batch_size: int = Field(default=8, ge=1, le=64)

@@ -76,7 +76,8 @@ def test_confirmations_every_interval_correct_the_drafts_before_them() -> None:
     confirms = [r for r in driver.requests if r.kind is DecodeKind.CONFIRM]
     assert len(confirms) == 1
     confirm = confirms[0]
-    assert confirm.options == DUAL.final_options, "confirmations decode like finals"
+    assert confirm.options == DUAL.confirm_options, "confirmations decode like finals"
+    assert replace(confirm.options, word_timestamps=True) == DUAL.final_options
     drafts_before = [
         r.id for r in driver.requests if r.kind is DecodeKind.DRAFT and r.id < confirm.id
     ]
@@ -212,3 +213,32 @@ def test_a_fast_speculative_final_is_not_kept_as_a_confirmation() -> None:
     assert speculative.fast
     driver.feed(speech(300))  # speech resumes: the drafting model's final confirms nothing
     assert speculative.id in driver.cancelled
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_confirmations_decode_as_finals_do_without_word_timings_unless_asked(
+    aligned: bool,
+) -> None:
+    # A partial carries no words: aligning them for a confirmation is CPU the final needs.
+    driver = Driver(replace(DUAL, interim_results=False, confirm_word_timestamps=aligned))
+    driver.feed(silence(200))
+    driver.feed(speech(600))
+    [confirmation] = [r for r in driver.requests if r.kind is DecodeKind.CONFIRM]
+    driver.feed(silence(300))
+    [final] = driver.finals()
+
+    assert final.options == DUAL.final_options
+    assert final.options.word_timestamps
+    assert confirmation.options.word_timestamps is aligned
+    assert replace(confirmation.options, word_timestamps=True) == final.options
+
+
+def test_a_speculative_final_kept_as_a_confirmation_keeps_its_words() -> None:
+    driver = Driver(replace(DUAL, interim_results=False, confirm_interval_ms=10_000))
+    standard_utterance(driver)
+    driver.feed(silence(150))
+    [speculative] = driver.finals()
+    driver.feed(speech(300))  # now a confirmation, decoded as the final it was asked as
+    assert speculative.options.word_timestamps
+    [partial] = [e.data for e in driver.answer(speculative, "so far").events]
+    assert partial["confidence"] == "confirmed"

@@ -14,7 +14,7 @@ from echoic.engines.faster_whisper import FasterWhisperEngine, resolve_device
 from echoic.engines.registry import EnginePool
 from echoic.streaming.config import StreamConfig
 from echoic.streaming.live import stream_language
-from echoic.streaming.scheduler import DEFAULT_MAX_BATCH, Schedulers
+from echoic.streaming.scheduler import DEFAULT_MAX_BATCH, DUAL_FINAL_HEADROOM, Schedulers
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,6 +26,7 @@ class LoadedModels:
     language: str | None
     config: StreamConfig
     max_batch: int = DEFAULT_MAX_BATCH
+    final_headroom: int = DUAL_FINAL_HEADROOM
 
     def machine(self, options: StreamBenchOptions) -> MachineInfo:
         """The machine and engine settings a report of ``options`` was measured with."""
@@ -42,7 +43,12 @@ class LoadedModels:
 
     def schedulers(self) -> Schedulers:
         """A fresh scheduler set, shared by every stream fed through it (as in the server)."""
-        return Schedulers.of(self.draft, self.confirm, max_batch=self.max_batch)
+        return Schedulers.of(
+            self.draft,
+            self.confirm,
+            max_batch=self.max_batch,
+            final_headroom=self.final_headroom,
+        )
 
 
 @contextmanager
@@ -73,6 +79,7 @@ def load_models(
             language=language,
             config=options.stream_config(language),
             max_batch=options.max_batch,
+            final_headroom=options.final_headroom,
         )
     finally:
         for engines in own:

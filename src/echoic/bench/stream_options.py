@@ -8,7 +8,7 @@ from pathlib import Path
 
 from echoic.engines.faster_whisper import DeviceConfig
 from echoic.streaming.config import StreamConfig
-from echoic.streaming.scheduler import DEFAULT_MAX_BATCH
+from echoic.streaming.scheduler import DEFAULT_MAX_BATCH, DUAL_FINAL_HEADROOM
 from echoic.types import TranscribeOptions
 
 
@@ -72,6 +72,9 @@ class StreamBenchOptions:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     #: Drafts of several streams one batched call runs at most (1: one at a time).
     max_batch: int = DEFAULT_MAX_BATCH
+    #: Dual-model mode: finals that may run over the compute slots beside drafts and
+    #: confirmations (0: a final waits for a free slot, as before).
+    final_headroom: int = DUAL_FINAL_HEADROOM
 
     def __post_init__(self) -> None:
         if self.max_batch < 1:

@@ -188,6 +188,20 @@ def _decode_settings(
     "(default: ECHOIC_DRAFT_BATCH, 8).",
 )
 @click.option(
+    "--final-headroom",
+    type=click.IntRange(0, 4),
+    default=None,
+    help="Dual-model mode: finals that may run over the compute slots, beside the drafts and "
+    "confirmations holding them (default 1; 0: a final waits for a free slot).",
+)
+@click.option(
+    "--confirm-words/--no-confirm-words",
+    default=False,
+    show_default=True,
+    help="Dual-model mode: confirmations align word timings too, as they used to (nothing reads "
+    "them; their CPU is the finals' and drafts').",
+)
+@click.option(
     "--diarize",
     is_flag=True,
     help="Label finals with speakers, as a stream with diarization: true does (its cost on "
@@ -225,6 +239,8 @@ def bench_stream(
     sweep_all: bool,
     stagger: bool,
     draft_batch: int | None,
+    final_headroom: int | None,
+    confirm_words: bool,
     diarize: bool,
     realtime: bool,
     chunk_ms: int,
@@ -248,6 +264,7 @@ def bench_stream(
     from echoic.bench.stream import StreamBenchOptions, run_stream_bench
     from echoic.bench.stream_report import print_stream_table, write_stream_report
     from echoic.streaming.config import StreamConfig
+    from echoic.streaming.scheduler import DUAL_FINAL_HEADROOM
 
     compare = compare or mode == "speculative"
     if compare and concurrency is not None:
@@ -280,11 +297,13 @@ def bench_stream(
         compare_batch=batch,
         device=_device(ctx, cpu_threads),
         max_batch=settings.draft_batch if draft_batch is None else draft_batch,
+        final_headroom=DUAL_FINAL_HEADROOM if final_headroom is None else final_headroom,
         stream=replace(
             defaults,
             skip_confirm_logprob=skip_confirm_logprob,
             vad=_turn_vad(defaults.vad, silence_ms, end_of_sentence_ms, mid_sentence_ms),
             diarization=diarize,
+            confirm_word_timestamps=confirm_words,
         ),
     )
     if compare:

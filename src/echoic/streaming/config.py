@@ -48,6 +48,10 @@ class StreamConfig:
     #: Dual-model mode: confirm the open utterance with the heavy model every this many ms of
     #: new audio (and at VAD pauses inside it). ``None``: no interim confirmations.
     confirm_interval_ms: int | None = None
+    #: Dual-model mode: confirmations align word timings as finals do. A ``partial`` carries
+    #: no words, so nothing reads them: off, the confirming model's decodes cost less of the
+    #: CPU that finals and drafts share, with the same text (README "Single vs dual-model").
+    confirm_word_timestamps: bool = False
     merge: MergeStrategy = MergeStrategy.PATCH
     #: Dual-model mode: when the newest draft of an ending utterance has an average token
     #: log-probability of at least this, the drafting model makes the final (with the final
@@ -71,6 +75,14 @@ class StreamConfig:
     def confirms(self) -> bool:
         """Whether the open utterance is confirmed while it is spoken."""
         return self.confirm_interval_ms is not None and self.confirmed_partials
+
+    @property
+    def confirm_options(self) -> TranscribeOptions:
+        """Confirmations decode as finals do (the same text), without word timings unless
+        ``confirm_word_timestamps``."""
+        if self.confirm_word_timestamps:
+            return self.final_options
+        return replace(self.final_options, word_timestamps=False)
 
     @property
     def mode(self) -> StreamMode:

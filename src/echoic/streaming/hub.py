@@ -37,14 +37,19 @@ class StreamHub:
         on_wait: Callable[[str, DecodeKind, float], None] | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
         speakers: SpeakerEmbeddings | None = None,
+        final_headroom: int = 0,
     ) -> None:
         """``on_wait(model, kind, seconds)`` hears how long each live decode waited to start;
         ``max_batch``: drafts of several streams one batched call runs at most; ``speakers``:
-        voice embeddings for streams that diarize (``None``: no stream may)."""
+        voice embeddings for streams that diarize (``None``: no stream may);
+        ``final_headroom``: finals that may run over the compute slots beside other work
+        (:class:`~echoic.streaming.slots.ComputeSlots`; every stream and file shares these
+        slots, so 0 unless the server is told, ``ECHOIC_FINAL_HEADROOM``)."""
         self._engines = engines
         self.speakers = speakers
         self._on_wait = on_wait
         self._max_batch = max_batch
+        self._final_headroom = final_headroom
         self._schedulers: dict[str, ModelScheduler] = {}
         self._streams: set[LiveStream] = set()
         self._closing = False
@@ -92,7 +97,9 @@ class StreamHub:
         on first use, as many as ``engine`` runs calls at once (the engines of a server share
         one device configuration)."""
         if self._slots is None:
-            self._slots = ComputeSlots(max(1, engine.capabilities.parallel_calls))
+            self._slots = ComputeSlots(
+                max(1, engine.capabilities.parallel_calls), final_headroom=self._final_headroom
+            )
         return self._slots
 
     @property

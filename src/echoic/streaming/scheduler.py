@@ -16,9 +16,11 @@ every worker takes the next job from one shared, ordered queue:
   Nothing waits for a batch to fill: a batch is whatever is queued when a worker is free, and
   finals and confirmations always run alone, first.
 
-The schedulers of a process may share :class:`ComputeSlots`, the device's coordinator: however
-many models are loaded, no more decodes run at once than the device has room for (one per core
-on CPU), and a waiting final gets the next free slot before any model's draft. REST and job
+The schedulers of a process may share :class:`~echoic.streaming.slots.ComputeSlots`, the
+device's coordinator: however many models are loaded, no more decodes run at once than the
+device has room for (one per core on CPU), and a waiting final gets the next free slot before
+any model's draft, or with ``final_headroom`` (a dual-model pair's default) starts at once beside
+them. REST and job
 decodes take the same slots at :data:`BACKGROUND` priority, one chunk call at a time
 (:meth:`ComputeSlots.background`, :mod:`echoic.engines.gate`), so a long file delays a live
 decode by one chunk call at most.
@@ -28,18 +30,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from echoic.clock import Clock, SystemClock
 from echoic.engines.base import BatchEngine, Engine
-from echoic.engines.gate import chunk_slots
 from echoic.errors import EchoicError, EngineError, SupersededError
 from echoic.streaming.decoding import DecodeKind, DecodeRequest, DecodeResult
+from echoic.streaming.slots import BACKGROUND, IDLE, PRIORITY, ComputeSlots
 from echoic.types import Transcript
+
+__all__ = [
+    "BACKGROUND",
+    "DEFAULT_MAX_BATCH",
+    "DUAL_FINAL_HEADROOM",
+    "IDLE",
+    "PRIORITY",
+    "ComputeSlots",
+    "ModelScheduler",
+    "SchedulerStats",
+    "Schedulers",
+    "WaitObserver",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,100 +67,6 @@ class _Job:
 
 #: Told how long each decode waited to start (kind, seconds): queue and compute slot together.
 WaitObserver = Callable[[DecodeKind, float], None]
-
-#: Who gets a free compute slot first (lower first); then the chunk calls of REST and job
-#: decodes; a scheduler with nothing queued: last.
-PRIORITY = {DecodeKind.FINAL: 0, DecodeKind.CONFIRM: 1, DecodeKind.DRAFT: 2}
-BACKGROUND = len(PRIORITY)
-IDLE = BACKGROUND + 1
-
-
-@dataclass(eq=False)
-class _Waiter:
-    #: Asked at each release: the kind of job the waiter would run now may have changed since
-    #: it started waiting (a final arrived, or a sibling worker took the job).
-    priority: Callable[[], int]
-    seq: int
-    future: asyncio.Future[None]
-
-
-class ComputeSlots:
-    """At most ``capacity`` decodes at once across every scheduler that holds these slots; a
-    freed slot goes to the waiter whose most urgent queued job is the most urgent now
-    (:data:`PRIORITY`), first come first served among equals."""
-
-    def __init__(self, capacity: int) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be at least 1, got {capacity}")
-        self.capacity = capacity
-        self.busy = 0
-        self._waiters: list[_Waiter] = []  # a handful: a worker or two per loaded model
-        self._seq = itertools.count()
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiters)
-
-    @contextlib.contextmanager
-    def background(self) -> Iterator[None]:
-        """Decodes started inside the ``with`` block (REST, jobs) take one of these slots at
-        :data:`BACKGROUND` priority for each chunk call, on their inference threads: after every
-        waiting live decode, never starved while live work leaves a slot free."""
-        token = chunk_slots.set(_BackgroundTurn(self))
-        try:
-            yield
-        finally:
-            chunk_slots.reset(token)
-
-    @contextlib.asynccontextmanager
-    async def hold(self, priority: Callable[[], int]) -> AsyncIterator[None]:
-        """Hold a slot; ``priority()`` says how urgent the holder's work is while it waits."""
-        await self._acquire(priority)
-        try:
-            yield
-        finally:
-            self._release()
-
-    async def _acquire(self, priority: Callable[[], int]) -> None:
-        if self.busy < self.capacity and not self._waiters:
-            self.busy += 1
-            return
-        waiter = _Waiter(priority, next(self._seq), asyncio.get_running_loop().create_future())
-        self._waiters.append(waiter)
-        try:
-            await waiter.future
-        except asyncio.CancelledError:
-            if waiter.future.done() and not waiter.future.cancelled():
-                self._release()  # handed a slot just as it was cancelled: pass it on
-            elif waiter in self._waiters:  # a release may have dropped it already
-                self._waiters.remove(waiter)
-            raise
-
-    def _release(self) -> None:
-        self._waiters = [w for w in self._waiters if not w.future.done()]
-        if self._waiters:
-            best = min(self._waiters, key=lambda w: (w.priority(), w.seq))
-            self._waiters.remove(best)
-            best.future.set_result(None)  # the slot passes on; busy stays the same
-            return
-        self.busy -= 1
-
-
-class _BackgroundTurn:
-    """The slots as a background chunk call takes them (an ``engines.gate.SlotTurn``)."""
-
-    def __init__(self, slots: ComputeSlots) -> None:
-        self.slots = slots
-
-    async def acquire(self) -> None:
-        await self.slots._acquire(_background)
-
-    def release(self) -> None:
-        self.slots._release()
-
-
-def _background() -> int:
-    return BACKGROUND
 
 
 @dataclass
@@ -164,6 +84,9 @@ class SchedulerStats:
 
 #: Drafts one batched call runs at most (``ModelScheduler(max_batch=…)``; 1: no batching).
 DEFAULT_MAX_BATCH = 8
+#: A dual-model pair's finals may run beside its drafts and confirmations, over the compute
+#: slots by one (:class:`~echoic.streaming.slots.ComputeSlots`; README "Single vs dual-model").
+DUAL_FINAL_HEADROOM = 1
 
 
 class ModelScheduler:
@@ -238,6 +161,8 @@ class ModelScheduler:
                 _, oldest = queue.popitem(last=False)
                 self._supersede(oldest)
         self._wake.set()
+        if request.kind is DecodeKind.FINAL and self.slots is not None:
+            self.slots.reconsider()  # a worker waiting at a lower priority may go now
         return future
 
     def cancel(self, session_id: str, request_id: int) -> bool:
@@ -425,14 +350,23 @@ class Schedulers:
 
     @classmethod
     def of(
-        cls, draft: Engine, confirm: Engine | None = None, *, max_batch: int = DEFAULT_MAX_BATCH
+        cls,
+        draft: Engine,
+        confirm: Engine | None = None,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        final_headroom: int = DUAL_FINAL_HEADROOM,
     ) -> Schedulers:
         """Fresh schedulers for ``draft`` and ``confirm`` (the same engine when ``None``); two
-        different engines share compute slots, as many as the drafting one runs calls at once.
-        ``max_batch``: drafts one call runs at most (1: one at a time)."""
+        different engines share compute slots, as many as the drafting one runs calls at once,
+        and a final may run beside them over that by ``final_headroom``
+        (:class:`~echoic.streaming.slots.ComputeSlots`). ``max_batch``: drafts one call runs at
+        most (1: one at a time)."""
         if confirm is None or confirm is draft:
             return cls.single(ModelScheduler(draft, max_batch=max_batch))
-        slots = ComputeSlots(max(1, draft.capabilities.parallel_calls))
+        slots = ComputeSlots(
+            max(1, draft.capabilities.parallel_calls), final_headroom=final_headroom
+        )
         return cls(
             draft=ModelScheduler(draft, slots=slots, max_batch=max_batch),
             confirm=ModelScheduler(confirm, slots=slots, max_batch=max_batch),

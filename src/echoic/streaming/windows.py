@@ -14,6 +14,7 @@ from echoic.audio.buffer import RingBuffer
 from echoic.streaming.config import StreamConfig
 from echoic.streaming.decoding import DecodeKind, DecodeRequest, Output
 from echoic.streaming.utterance import Utterance
+from echoic.types import TranscribeOptions
 
 
 class DecodeWindows:
@@ -46,15 +47,20 @@ class DecodeWindows:
             audio=self._ring.read(start, end),
             start_sample=start,
             end_sample=end,
-            options=self.config.draft_options
-            if kind is DecodeKind.DRAFT
-            else self.config.final_options,
+            options=self._options(kind),
             speculative=speculative,
             fast=kind is DecodeKind.FINAL and self._confident(utterance),
             created_at=now,
         )
         self.inflight[request.id] = (request, utterance)
         return request
+
+    def _options(self, kind: DecodeKind) -> TranscribeOptions:
+        if kind is DecodeKind.DRAFT:
+            return self.config.draft_options
+        if kind is DecodeKind.CONFIRM:
+            return self.config.confirm_options
+        return self.config.final_options
 
     def _confident(self, utterance: Utterance) -> bool:
         threshold = self.config.skip_confirm_logprob
