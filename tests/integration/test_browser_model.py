@@ -6,7 +6,8 @@ CTranslate2 runs the weights in float32 here, the arithmetic the ONNX graphs do:
 comparison checks the conversion, not quantization. (The server's default int8 on CPU scores
 10.26 % on this set against 9.85 % for both float32 paths, which give the same text for all 78
 files.) Then whisper.js runs in Node on onnxruntime-web and must pick the Python decoder's
-tokens exactly."""
+tokens exactly, greedy and with beam 5. Beam 5 (the page's finals) is compared with
+CTranslate2's beam 5 on a third of the dev set."""
 
 from __future__ import annotations
 
@@ -90,6 +91,37 @@ def test_the_onnx_model_transcribes_the_dev_set_as_ctranslate2_does(
     assert abs(onnx_wer - ct2_wer) <= MAX_WER_GAP
 
 
+#: The beam comparison's share of the dev set: every third file (26 of 78), which keeps the
+#: added time near 40 s (beam 5 decodes about 1.6 times slower than greedy on both sides).
+BEAM_EVERY = 3
+BEAM = replace(GREEDY, beam_size=5)
+
+
+def test_the_onnx_models_beam_search_transcribes_as_ctranslate2s_does(
+    browser_model: ReferenceDecoder, ct2_float32: FasterWhisperEngine, eval_dir: Path
+) -> None:
+    """Beam 5 (patience 1, length penalty 1, as the server's live finals and the page's) against
+    CTranslate2 float32 beam 5 on every third file of the dev manifest, within half a point."""
+    utterances = load_manifest(eval_dir / "manifest.jsonl")[::BEAM_EVERY]
+    references = [u.text for u in utterances]
+    audios = [np.asarray(decode_audio(u.audio), dtype=np.float32) for u in utterances]
+    started = time.perf_counter()
+    onnx_texts = [browser_model.transcribe(audio, beam_size=5).text for audio in audios]
+    onnx_s = time.perf_counter() - started
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ct2") as pool:
+        ct2_texts = list(pool.map(lambda a: ct2_float32.transcribe_sync(a, BEAM).text, audios))
+    ct2_s = time.perf_counter() - started
+    onnx_wer, ct2_wer = corpus_wer(references, onnx_texts), corpus_wer(references, ct2_texts)
+    same = sum(a.strip() == b.strip() for a, b in zip(onnx_texts, ct2_texts, strict=True))
+    print(
+        f"\n{len(utterances)} files, beam 5: WER ONNX {onnx_wer:.2%} ({onnx_s:.1f} s) vs "
+        f"CTranslate2 float32 {ct2_wer:.2%} ({ct2_s:.1f} s); {same} identical texts"
+    )
+    assert onnx_wer < 0.25
+    assert abs(onnx_wer - ct2_wer) <= MAX_WER_GAP
+
+
 #: Short, mid and long clips of the dev set, and one that loops until the token cap.
 NODE_CLIPS = ("ls-1688-142285-0002", "ls-1688-142285-0003", "ls-1688-142285-0001")
 NODE_SCRIPT = Path(__file__).parents[1] / "node" / "whisper_check.mjs"
@@ -107,8 +139,13 @@ def require_node() -> str:
     return node
 
 
+@pytest.mark.parametrize("beam_size", [1, 5])
 def test_whisper_js_in_node_matches_the_python_decoder_token_for_token(
-    browser_model: ReferenceDecoder, models_dir: Path, eval_dir: Path, tmp_path: Path
+    browser_model: ReferenceDecoder,
+    models_dir: Path,
+    eval_dir: Path,
+    tmp_path: Path,
+    beam_size: int,
 ) -> None:
     node = require_node()
     utterances = load_manifest(eval_dir / "manifest.jsonl", ids=NODE_CLIPS)
@@ -119,12 +156,14 @@ def test_whisper_js_in_node_matches_the_python_decoder_token_for_token(
         clip = tmp_path / f"{utterance.id}.f32"
         audio.tofile(clip)
         clips.append(str(clip))
-        expected[str(clip)] = browser_model.transcribe(audio, word_timestamps=True)
+        expected[str(clip)] = browser_model.transcribe(
+            audio, word_timestamps=True, beam_size=beam_size
+        )
     pack = load_pack(models_dir)
     assert pack is not None
     runtime = pack.runtime_files[0].path.parent
     done = subprocess.run(
-        [node, str(NODE_SCRIPT), str(runtime), str(model_dir(models_dir)), *clips],
+        [node, str(NODE_SCRIPT), str(runtime), str(model_dir(models_dir)), str(beam_size), *clips],
         capture_output=True,
         text=True,
         timeout=300,
@@ -136,7 +175,7 @@ def test_whisper_js_in_node_matches_the_python_decoder_token_for_token(
     for result in results:
         reference = expected[result["clip"]]
         print(
-            f"\n{Path(result['clip']).stem} ({result['seconds']:.1f} s): "
+            f"\n{Path(result['clip']).stem} ({result['seconds']:.1f} s, beam {beam_size}): "
             f"node encode {result['encodeMs']:.0f} ms, decode {result['decodeMs']:.0f} ms "
             f"({len(result['tokens'])} tokens); python encode {reference.encode_ms:.0f} ms, "
             f"decode {reference.decode_ms:.0f} ms: {result['text']!r}"

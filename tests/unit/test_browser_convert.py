@@ -106,11 +106,11 @@ def test_one_call_and_token_by_token_calls_agree() -> None:
     encoder, decoder = _sessions(half=False)
     audio = (np.random.default_rng(3).standard_normal((1, 320 * 5)) * 0.1).astype(np.float32)
     (cross,) = encoder.run(None, {"audio": audio})
-    empty = np.zeros((2, 0, D), dtype=np.float32)
+    empty = np.zeros((2, 1, 0, D), dtype=np.float32)
     tokens = np.array([[3, 7, 5]], dtype=np.int64)
     logits, cache = decoder.run(None, {"tokens": tokens, "self_kv": empty, "cross_kv": cross})
     assert logits.shape == (1, VOCAB)
-    assert cache.shape == (2, 3, D)
+    assert cache.shape == (2, 1, 3, D)
     step_cache = empty
     for token in tokens[0]:
         step_logits, step_cache = decoder.run(
@@ -119,6 +119,40 @@ def test_one_call_and_token_by_token_calls_agree() -> None:
         )
     assert np.allclose(step_logits, logits, atol=1e-4)
     assert np.allclose(step_cache, cache, atol=1e-4)
+
+
+def test_each_hypothesis_of_a_batch_gets_what_it_would_alone() -> None:
+    """Beam search steps B hypotheses in one call, each with its own cache and the encoder
+    output shared: row b of the batch must be exactly the B = 1 call on row b (greedy's call),
+    and a cache reordered with a gather on axis 1 must go on as the hypotheses it came from."""
+    ckpt = parse_ct2(ct2_bytes(whisper_variables(), {}))
+    encoder = ort.InferenceSession(build_encoder(ckpt, half=False).SerializeToString())
+    model = build_decoder(ckpt, half=False, alignment_heads=[(0, 1)])
+    decoder = ort.InferenceSession(model.SerializeToString())
+    audio = (np.random.default_rng(6).standard_normal((1, 320 * 5)) * 0.1).astype(np.float32)
+    (cross,) = encoder.run(None, {"audio": audio})
+    prompts = np.array([[3, 7], [1, 2], [4, 4]], dtype=np.int64)
+    empty = np.zeros((2, 3, 0, D), dtype=np.float32)
+    logits, cache, alignment = decoder.run(
+        None, {"tokens": prompts, "self_kv": empty, "cross_kv": cross}
+    )
+    assert (logits.shape, cache.shape, alignment.shape) == ((3, VOCAB), (2, 3, 2, D), (3, 1, 2, 5))
+    for b in range(3):
+        alone = decoder.run(
+            None, {"tokens": prompts[b : b + 1], "self_kv": empty[:, :1], "cross_kv": cross}
+        )
+        assert np.array_equal(alone[0], logits[b : b + 1])
+        assert np.array_equal(alone[1], cache[:, b : b + 1])
+        assert np.array_equal(alone[2], alignment[b : b + 1])
+    parents = [2, 2, 0]
+    reordered = np.take(cache, parents, axis=1)
+    step = np.array([[5], [6], [9]], dtype=np.int64)
+    logits, grown, _ = decoder.run(None, {"tokens": step, "self_kv": reordered, "cross_kv": cross})
+    for j, parent in enumerate(parents):
+        tokens = np.array([[*prompts[parent], step[j, 0]]])
+        alone = decoder.run(None, {"tokens": tokens, "self_kv": empty[:, :1], "cross_kv": cross})
+        assert np.allclose(alone[0], logits[j : j + 1], atol=1e-5)
+        assert np.allclose(alone[1], grown[:, j : j + 1], atol=1e-5)
 
 
 def test_token_bytes_undo_byte_level_bpe() -> None:

@@ -23,14 +23,18 @@ Graph contract (shared by the Python and JavaScript decoders):
   over the speech frames, as faster-whisper pads features rather than audio. Only
   ``whisper.js`` and :mod:`echoic.browser.decode` pad, so callers of ``transcribe`` see no
   change.
-- ``decoder.onnx``: inputs ``tokens`` int64 ``[1, n]``, ``self_kv`` float32 ``[2L, past, d]``
-  (``past`` may be 0), ``cross_kv``; outputs ``logits`` float32 ``[1, n_vocab]`` (last position)
-  and ``new_self_kv`` float32 ``[2L, past + n, d]``; added after the first draft, a third output
-  ``alignment`` float32 ``[heads, n, frames]``: the cross-attention weights of the model's
-  alignment heads for the new positions, from which :mod:`echoic.browser.words` (and
-  ``web/stt/words.js``) time the words.
+- ``decoder.onnx`` (conversion 4: a batch of ``B`` hypotheses per call, for beam search):
+  inputs ``tokens`` int64 ``[B, n]``, ``self_kv`` float32 ``[2L, B, past, d]`` (``past`` may be
+  0), ``cross_kv`` ``[2L, frames, d]`` shared by the B hypotheses (broadcast in the graph, never
+  copied); outputs ``logits`` float32 ``[B, n_vocab]`` (last position), ``new_self_kv`` float32
+  ``[2L, B, past + n, d]`` and ``alignment`` float32 ``[B, heads, n, frames]``: the
+  cross-attention weights of the model's alignment heads for the new positions, from which
+  :mod:`echoic.browser.words` (and ``web/stt/words.js``) time the words. Keeping the surviving
+  beams is the caller's gather on the cache's axis 1. Greedy decoding is ``B = 1``.
 
-``whisper.js``'s ``transcribe(samples, {maxTokens, wordTimestamps})`` answers ``{text, tokens,
-encodeMs, decodeMs, words}``; ``words`` (``[{word, start, end, probability}]``, seconds) is empty
-unless ``wordTimestamps`` is set (one more decoder call and the alignment, a few ms).
+``whisper.js``'s ``transcribe(samples, {maxTokens, wordTimestamps, beamSize})`` answers
+``{text, tokens, encodeMs, decodeMs, words}``; ``words`` (``[{word, start, end, probability}]``,
+seconds) is empty unless ``wordTimestamps`` is set (one more decoder call and the alignment, a
+few ms). ``beamSize`` (default 1, greedy) > 1 runs :mod:`echoic.browser.beam`'s search, as the
+page does for finals with ``config.json``'s ``final_beam_size`` (5).
 """

@@ -1,12 +1,13 @@
 """The reference decoder for the browser model, in Python: what ``whisper.js`` mirrors.
 
-Greedy decoding under the rules echoic's live windows use (:mod:`echoic.engines.window`): the
+Greedy decoding (or, for finals, beam search: :mod:`echoic.browser.beam`) under the rules
+echoic's live windows use (:mod:`echoic.engines.window`): the
 audio (at most 30 s) is followed by ``pad_seconds`` of silence, rounded up to whole encoder
 positions; the prompt is the start sequence plus ``<|notimestamps|>``; the suppressed tokens
 are masked at every step and the blank and end tokens at the first; at most
 ``token_margin + ⌈tokens_per_second · duration⌉`` (≤ ``max_tokens``) tokens are generated;
-the text is the tokens' bytes as UTF-8 with a trailing decoder loop cut off. Beam search,
-temperature fallback and prompts are left out: the browser runs the greedy path only.
+the text is the tokens' bytes as UTF-8 with a trailing decoder loop cut off. Temperature
+fallback and prompts are left out.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from echoic.browser.beam import Finished, Hypothesis, beam_step, best
 from echoic.browser.words import TimedWord, align_words
 from echoic.engines.window import trim_repetition
 
@@ -93,7 +95,9 @@ class ReferenceDecoder:
         max_tokens: int | None = None,
         *,
         word_timestamps: bool = False,
+        beam_size: int = 1,
     ) -> Decoded:
+        """``beam_size`` 1 decodes greedily; more runs :mod:`echoic.browser.beam`'s search."""
         config = self.config
         samples = samples[: config["max_seconds"] * config["sample_rate"]].astype(np.float32)
         audio = np.zeros((1, padded_samples(len(samples), config)), dtype=np.float32)
@@ -104,38 +108,25 @@ class ReferenceDecoder:
         limit = max_new_tokens(len(samples), config)
         if max_tokens is not None:
             limit = min(limit, max_tokens)
-        eot = config["eot"]
-        self_kv = np.zeros((2 * config["n_layers"], 0, config["d_model"]), dtype=np.float32)
-        step_tokens = [*config["sot_sequence"], config["no_timestamps"]]
-        rows: list[npt.NDArray[np.float32]] = []  # alignment heads' weights, per token fed
-        out: list[int] = []
-        probs: list[float] = []
-        unfed = [*out[-1:], eot]  # whose rows are missing when the loop ends
-        for step in range(limit):
-            logits, self_kv, *alignment = self._decoder.run(
-                None,
-                {"tokens": np.array([step_tokens]), "self_kv": self_kv, "cross_kv": cross_kv},
-            )
-            rows += alignment
-            token = next_token(logits[0], step, config)
-            if token == eot:
-                unfed = [eot]
-                break
-            out.append(token)
-            probs.append(_probability(logits[0], token))
-            step_tokens = [token]
-            unfed = [token, eot]
+        if beam_size > 1:
+            out, probs = self._beam(cross_kv, limit, beam_size)
+            rows: list[npt.NDArray[np.float32]] = []
+            cache = self._empty_cache()
+            unfed = [*config["sot_sequence"], config["no_timestamps"], *out, config["eot"]]
+        else:
+            out, probs, rows, unfed, cache = self._greedy(cross_kv, limit, word_timestamps)
         done = time.perf_counter()
         text = trim_repetition(detokenize(self.tokens, out))
         words: tuple[TimedWord, ...] = ()
-        if word_timestamps and out and rows:
-            # Whisper standardises the weights over every row, <|endoftext|>'s included.
+        if word_timestamps and out:
+            # Whisper standardises the weights over every row, <|endoftext|>'s included. A
+            # beam's rows come from one call over the whole winning sequence.
             _, _, *alignment = self._decoder.run(
-                None, {"tokens": np.array([unfed]), "self_kv": self_kv, "cross_kv": cross_kv}
+                None, {"tokens": np.array([unfed]), "self_kv": cache, "cross_kv": cross_kv}
             )
             frames = min(len(samples) // int(config["hop_samples"]) + 1, 3000)
-            all_rows = np.concatenate([*rows, *alignment], axis=1)
-            words = align_words(all_rows, out, probs, frames, self.tokens, eot)
+            all_rows = np.concatenate([*rows, *(a[0] for a in alignment)], axis=1)
+            words = align_words(all_rows, out, probs, frames, self.tokens, config["eot"])
             words = words[: len(text.split())]  # a cut-off decoder loop has no words
         return Decoded(
             text=text,
@@ -144,6 +135,73 @@ class ReferenceDecoder:
             decode_ms=(done - encoded) * 1000,
             words=words,
         )
+
+    def _empty_cache(self, batch: int = 1) -> npt.NDArray[np.float32]:
+        shape = (2 * self.config["n_layers"], batch, 0, self.config["d_model"])
+        return np.zeros(shape, dtype=np.float32)
+
+    def _greedy(
+        self, cross_kv: npt.NDArray[np.float32], limit: int, alignment_wanted: bool
+    ) -> tuple[
+        list[int], list[float], list[npt.NDArray[np.float32]], list[int], npt.NDArray[np.float32]
+    ]:
+        """The tokens, their probabilities, the alignment rows of each call, the tokens whose
+        rows are missing when the loop ends and the cache they follow."""
+        config = self.config
+        eot = config["eot"]
+        self_kv = self._empty_cache()
+        step_tokens = [*config["sot_sequence"], config["no_timestamps"]]
+        rows: list[npt.NDArray[np.float32]] = []  # alignment heads' weights, per token fed
+        out: list[int] = []
+        probs: list[float] = []
+        unfed = [eot]
+        for step in range(limit):
+            logits, self_kv, *alignment = self._decoder.run(
+                None,
+                {"tokens": np.array([step_tokens]), "self_kv": self_kv, "cross_kv": cross_kv},
+            )
+            if alignment_wanted:
+                rows += [a[0] for a in alignment]
+            token = next_token(logits[0], step, config)
+            if token == eot:
+                unfed = [eot]
+                break
+            out.append(token)
+            probs.append(_probability(logits[0], token))
+            step_tokens = [token]
+            unfed = [token, eot]
+        return out, probs, rows, unfed, self_kv
+
+    def _beam(
+        self, cross_kv: npt.NDArray[np.float32], limit: int, beam_size: int
+    ) -> tuple[list[int], list[float]]:
+        config = self.config
+        self_kv = self._empty_cache()
+        step_tokens = np.array([[*config["sot_sequence"], config["no_timestamps"]]])
+        alive = [Hypothesis(tokens=(), logprob=0.0, probs=())]
+        finished: list[Finished] = []
+        for step in range(limit):
+            logits, self_kv, *_ = self._decoder.run(
+                None, {"tokens": step_tokens, "self_kv": self_kv, "cross_kv": cross_kv}
+            )
+            state = beam_step(
+                alive,
+                logits,
+                step=step,
+                limit=limit,
+                beam_size=beam_size,
+                config=config,
+                finished=finished,
+            )
+            alive, finished = state.alive, state.finished
+            if state.done:
+                break
+            self_kv = np.take(self_kv, state.parents, axis=1)
+            step_tokens = np.array([[h.tokens[-1]] for h in alive])
+        if not finished:  # limit 0
+            return [], []
+        winner = best(finished)
+        return list(winner.tokens), list(winner.probs)
 
 
 def _probability(logits: npt.NDArray[np.float32], token: int) -> float:

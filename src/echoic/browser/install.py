@@ -37,7 +37,7 @@ from echoic.engines.models import CATALOG, MANIFEST, Log, install_model, staged
 from echoic.errors import ModelCorruptError, ModelInstallError, ModelNotFoundError
 
 #: Bumped whenever the graphs or the decode contract change, so installed packs are rebuilt.
-CONVERSION = 3
+CONVERSION = 4  # 4: the decoder steps a batch of hypotheses (beam search)
 TARBALL_CACHE = ".downloads"
 
 

@@ -22,6 +22,8 @@ from echoic.browser.ct2 import Checkpoint
 SAMPLE_RATE = 16000
 PAD_S = 2.0  # silence after the speech in the encoder input: echoic's live default (window.py)
 MAX_S = 30  # Whisper's encoder window
+#: The page's finals search 5 beams, as the server's live finals do; its drafts stay greedy.
+FINAL_BEAM_SIZE = 5
 MAX_TOKENS = 224  # Whisper's sample_len: half the decoder's 448 positions
 TOKENS_PER_S = 8  # the same ceiling on new tokens as echoic's live windows ...
 TOKEN_MARGIN = 8  # ... 8 + ⌈8 per second⌉
@@ -105,6 +107,7 @@ def browser_config(model: str, ckpt: Checkpoint, model_dir: Path) -> dict[str, A
         "token_margin": TOKEN_MARGIN,
         "pad_seconds": PAD_S,
         "max_seconds": MAX_S,
+        "final_beam_size": FINAL_BEAM_SIZE,
         "alignment_heads": [[int(layer), int(head)] for layer, head in alignment_heads(model_dir)],
         "hop_samples": 160,  # one log-Mel frame; the encoder input is whole frames
     }

@@ -34,6 +34,7 @@ export class SttEngine {
     this.jobs = new Map(); // id → {resolve, reject}
     this.nextId = 1;
     this.crashed = null;
+    this.finalBeamSize = 1; // the pack's config.json final_beam_size, once loaded
     this.onCrash = () => {};
     this.coordinator = new Coordinator((job) => this.run(job));
     worker.onmessage = (event) => this.answer(event.data);
@@ -66,6 +67,7 @@ export class SttEngine {
     const worker = new Worker(WORKER_URL, { type: "module", name: "echoic-stt" });
     const models = Object.fromEntries(MODEL_FILES.map((name) => [name, wanted[name].sha256]));
     const engine = new SttEngine(worker, chosen, models);
+    engine.finalBeamSize = text("config.json").final_beam_size ?? 1; // a pack without it: greedy
     const { encoder, decoder } = { encoder: loaded.files["encoder.onnx"], decoder: loaded.files["decoder.onnx"] };
     const ready = new Promise((resolve, reject) => {
       engine.loading = { resolve, reject };
@@ -124,9 +126,11 @@ export class SttEngine {
     return new Promise((resolve, reject) => {
       this.jobs.set(id, { resolve, reject, started });
       // No token cap of our own: whisper.js bounds the decode by the audio's duration.
-      // Word timings for finals only: a draft is replaced anyway.
+      // Word timings and the beam search (the pack's final_beam_size, as the server's finals)
+      // for finals only: a draft is replaced anyway, and must come every ~500 ms.
       const words = job.kind === "final";
-      this.worker.postMessage({ type: "transcribe", id, samples: job.samples.buffer, words }, [job.samples.buffer]);
+      const beamSize = words ? this.finalBeamSize : 1;
+      this.worker.postMessage({ type: "transcribe", id, samples: job.samples.buffer, words, beamSize }, [job.samples.buffer]);
     });
   }
 

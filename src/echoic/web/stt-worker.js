@@ -4,7 +4,7 @@
 //
 //   → {type: "load", runtimeUrl, wasmBinary, backend, numThreads, config, tokens, encoder, decoder}
 //   ← {type: "loaded", backend, ms}  |  {type: "load_failed", message}
-//   → {type: "transcribe", id, samples, words}
+//   → {type: "transcribe", id, samples, words, beamSize}
 //   ← {type: "result", id, text, words, encodeMs, decodeMs}  |  {type: "failed", id, message}
 
 import { createWhisper } from "./stt/whisper.js";
@@ -40,13 +40,13 @@ async function load({ runtimeUrl, wasmBinary, backend, numThreads, config, token
   }
 }
 
-async function transcribe({ id, samples, words }) {
+async function transcribe({ id, samples, words, beamSize }) {
   if (!whisper) {
     self.postMessage({ type: "failed", id, message: "the model is not loaded" });
     return;
   }
   try {
-    const result = await whisper.transcribe(new Float32Array(samples), { wordTimestamps: words === true });
+    const result = await whisper.transcribe(new Float32Array(samples), { wordTimestamps: words === true, beamSize: beamSize ?? 1 });
     self.postMessage({
       type: "result",
       id,

@@ -1,4 +1,4 @@
-// tiny.en in the browser: the greedy decode loop over echoic's two ONNX graphs.
+// tiny.en in the browser: the decode loop (greedy, or a beam search) over echoic's two ONNX graphs.
 //
 // A pure ES module (no DOM, no fetch): the caller hands in onnxruntime-web and the bytes of the
 // pack (served under /browser/, see echoic.browser), so it runs the same in a Web Worker and in
@@ -9,10 +9,12 @@
 // sequence plus <|notimestamps|>; suppressed tokens are masked at every step and the blank and
 // end tokens at the first; at most token_margin + ceil(tokens_per_second * duration) tokens
 // (and never more than max_tokens); the text is the tokens' bytes as UTF-8 with a trailing
-// decoder loop cut off. With {wordTimestamps: true} the result also has `words`
+// decoder loop cut off. With {beamSize: n > 1} the tokens come from beam.js's search (the
+// page's finals; drafts stay greedy). With {wordTimestamps: true} the result also has `words`
 // ([{word, start, end, probability}], seconds from the start of `samples`; see words.js).
 
 import { alignWords } from "./words.js";
+import { beamStep, bestHypothesis, gatherRows } from "./beam.js";
 
 const MIN_LOOP_WORDS = 3; // as engines/window.py: "New York, New York" is speech
 
@@ -90,7 +92,8 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
   const suppressed = new Set(config.suppress_tokens);
   const suppressedFirst = new Set(config.suppress_blank);
   const prompt = [...config.sot_sequence, config.no_timestamps];
-  const cacheShape = (length) => [2 * config.n_layers, length, config.d_model];
+  const cacheShape = (length, batch = 1) => [2 * config.n_layers, batch, length, config.d_model];
+  const emptyCache = () => new ort.Tensor("float32", new Float32Array(0), cacheShape(0));
   const now = () => globalThis.performance.now();
 
   // The probability of `token` under the unsuppressed logits (a word's is its tokens' mean).
@@ -104,10 +107,11 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
 
   // Without word timings the alignment weights are not fetched (no copy out of WebGPU).
   const alignable = decoderSession.outputNames.includes("alignment");
-  async function step(tokenIds, selfKv, crossKv, withAlignment) {
+  // `tokenIds`: one hypothesis's new tokens, or (`batch` > 1) one new token per hypothesis.
+  async function step(tokenIds, selfKv, crossKv, withAlignment, batch = 1) {
     const ids = BigInt64Array.from(tokenIds, (t) => BigInt(t));
     const feeds = {
-      tokens: new ort.Tensor("int64", ids, [1, ids.length]),
+      tokens: new ort.Tensor("int64", ids, [batch, ids.length / batch]),
       self_kv: selfKv,
       cross_kv: crossKv,
     };
@@ -115,7 +119,7 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
     return decoderSession.run(feeds, fetches);
   }
 
-  async function transcribe(samples, { maxTokens, wordTimestamps = false } = {}) {
+  async function transcribe(samples, { maxTokens, wordTimestamps = false, beamSize = 1 } = {}) {
     const speech = samples.subarray(0, config.max_seconds * config.sample_rate);
     const audio = new Float32Array(paddedSamples(speech.length, config));
     audio.set(speech);
@@ -127,7 +131,20 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
     const encodedAt = now();
     let limit = maxNewTokens(speech.length, config);
     if (maxTokens !== undefined) limit = Math.min(limit, maxTokens);
-    let selfKv = new ort.Tensor("float32", new Float32Array(0), cacheShape(0));
+    if (beamSize > 1) {
+      const { out, probs } = await beam(crossKv, limit, beamSize);
+      const done = now();
+      const text = trimRepetition(detokenize(tokens, out));
+      let words = [];
+      if (wordTimestamps && out.length > 0) {
+        // One call over the whole winning sequence gives every row, <|endoftext|>'s included.
+        const all = [...prompt, ...out, config.eot];
+        const rows = [(await step(all, emptyCache(), crossKv, true)).alignment];
+        words = alignRows(rows, out, probs, speech.length).slice(0, text.split(/\s+/).filter(Boolean).length);
+      }
+      return { text, tokens: out, encodeMs: encodedAt - started, decodeMs: done - encodedAt, words };
+    }
+    let selfKv = emptyCache();
     let stepTokens = prompt;
     const out = [];
     const probs = [];
@@ -159,14 +176,43 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
     return { text, tokens: out, encodeMs: encodedAt - started, decodeMs: done - encodedAt, words };
   }
 
-  // Joins the calls' [heads, n, positions] weights along n and aligns the words.
+  async function beam(crossKv, limit, beamSize) {
+    let selfKv = emptyCache();
+    let stepTokens = prompt;
+    let alive = [{ tokens: [], logprob: 0, probs: [] }];
+    let finished = [];
+    for (let n = 0; n < limit; n++) {
+      const result = await step(stepTokens, selfKv, crossKv, false, alive.length);
+      const state = beamStep(alive, result.logits.data, {
+        step: n,
+        limit,
+        beamSize,
+        config,
+        suppressed,
+        suppressedFirst,
+        finished,
+      });
+      alive = state.alive;
+      finished = state.finished;
+      if (state.done) break;
+      const cache = result.new_self_kv;
+      const dims = [...cache.dims];
+      selfKv = new ort.Tensor("float32", gatherRows(cache.data, dims, state.parents), cacheShape(dims[2], alive.length));
+      stepTokens = alive.map((h) => h.tokens[h.tokens.length - 1]);
+    }
+    if (finished.length === 0) return { out: [], probs: [] };
+    const winner = bestHypothesis(finished);
+    return { out: winner.tokens, probs: winner.probs };
+  }
+
+  // Joins the calls' [1, heads, n, positions] weights along n and aligns the words.
   function alignRows(rows, out, probs, nSamples) {
-    const [heads, , positions] = rows[0].dims;
-    const total = rows.reduce((sum, r) => sum + r.dims[1], 0);
+    const [, heads, , positions] = rows[0].dims;
+    const total = rows.reduce((sum, r) => sum + r.dims[2], 0);
     const joined = new Float32Array(heads * total * positions);
     let at = 0;
     for (const r of rows) {
-      const n = r.dims[1];
+      const n = r.dims[2];
       for (let h = 0; h < heads; h++) {
         const block = r.data.subarray(h * n * positions, (h + 1) * n * positions);
         joined.set(block, (h * total + at) * positions);
