@@ -30,7 +30,8 @@ class Settings(BaseSettings):
 
     models_dir: Path = Field(default_factory=default_models_dir)
     model: str = "tiny.en"
-    #: Dual-model live streams: this model confirms what ``model`` drafts (``None``: single).
+    #: Dual-model live streams: this model confirms what ``model`` drafts (``None``: single;
+    #: ``auto``: on CUDA the largest installed model worth it, ``echoic.streaming.modes``).
     confirm_model: str | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     #: ``default``: int8 on CPU, float16 on CUDA.

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from echoic.engines.model_catalog import MANIFEST
 from echoic.errors import InvalidRequestError
-from echoic.streaming.modes import StreamMode, stream_models
+from echoic.server.models import with_confirm_model
+from echoic.settings import Settings
+from echoic.streaming.modes import StreamMode, auto_confirm_model, stream_models
 
 SINGLE, SPECULATIVE = StreamMode.SINGLE, StreamMode.SPECULATIVE
 
@@ -40,3 +45,38 @@ def test_stream_models(
 def test_a_confirming_model_in_single_mode_is_refused() -> None:
     with pytest.raises(InvalidRequestError, match="speculative"):
         stream_models("tiny.en", mode=SINGLE, confirm_model="base")
+
+
+@pytest.mark.parametrize(
+    ("model", "device", "installed", "english_only", "expected"),
+    [
+        ("tiny.en", "cpu", {"tiny.en", "base", "small"}, True, None),  # CPU: the model itself
+        ("tiny.en", "cuda", {"tiny.en", "base"}, True, None),  # base is not worth it
+        ("tiny.en", "cuda", {"tiny.en", "small"}, True, "small"),
+        ("tiny.en", "cuda", {"small", "small.en"}, True, "small.en"),  # English drafts: .en
+        ("tiny", "cuda", {"small", "small.en"}, False, "small"),  # multilingual: never .en
+        ("tiny", "cuda", {"small.en"}, False, None),
+        ("tiny.en", "cuda", {"small", "large-v3", "large-v3-turbo"}, True, "large-v3-turbo"),
+        ("tiny.en", "cuda", {"medium", "small"}, True, "medium"),
+        ("small", "cuda", {"small"}, False, None),  # not itself
+    ],
+)
+def test_auto_confirm_model(
+    model: str, device: str, installed: set[str], english_only: bool, expected: str | None
+) -> None:
+    chosen = auto_confirm_model(
+        model, device=device, installed=installed, english_only=english_only
+    )
+    assert chosen == expected
+
+
+def test_auto_is_resolved_from_the_installed_models(tmp_path: Path) -> None:
+    for name in ("tiny.en", "base", "small"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / MANIFEST).write_text("{}")
+    settings = Settings(models_dir=tmp_path, confirm_model="auto", device="cuda")
+    assert with_confirm_model(settings).confirm_model == "small"
+    on_cpu = settings.model_copy(update={"device": "cpu"})
+    assert with_confirm_model(on_cpu).confirm_model is None
+    named = settings.model_copy(update={"confirm_model": "base"})
+    assert with_confirm_model(named) is named

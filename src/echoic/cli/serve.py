@@ -21,7 +21,8 @@ from echoic.types import SttMode
 @click.option(
     "--confirm-model",
     default=None,
-    help="Live streams: a heavier model that confirms what --model drafts.",
+    help="Live streams: a heavier model that confirms what --model drafts; 'auto': on CUDA "
+    "the largest installed of large-v3-turbo, large-v3, medium, small (default: none).",
 )
 @click.option(
     "--cloud-url",
@@ -83,6 +84,7 @@ def serve(
     import uvicorn
 
     from echoic.server import create_app
+    from echoic.server.models import with_confirm_model
     from echoic.server.realtime_events import MAX_EVENT_CHARS
 
     overrides = {
@@ -104,6 +106,7 @@ def serve(
         update={k: v for k, v in overrides.items() if v is not None}
     )
     configure_logging(settings.log_level, settings.log_format)
+    settings = with_confirm_model(settings)
     # Fail now, with the command that fixes it, rather than in the first request.
     if settings.local_enabled and settings.stt_mode is not SttMode.FORCE_CLOUD:
         for name in filter(None, (settings.model, settings.confirm_model)):

@@ -44,7 +44,7 @@ from echoic.server.auth import auth_required, authenticate_token
 from echoic.server.limits import ModelGates, RateLimiter
 from echoic.server.metrics import Metrics, StreamRecorder
 from echoic.server.middleware import ApiGuard, RequestIdMiddleware
-from echoic.server.models import ServedModels, cloud_engine
+from echoic.server.models import ServedModels, cloud_engine, with_confirm_model
 from echoic.server.slots import StreamSlots
 from echoic.server.state import Readiness, ServerState
 from echoic.settings import Settings
@@ -114,6 +114,7 @@ def build_state(
     cloud: Engine | None = None,
     diarizer: SpeakerFinder | None = None,
 ) -> ServerState:
+    settings = with_confirm_model(settings)
     owns_store = store is None
     store = store if store is not None else open_store(settings)
     try:

@@ -38,6 +38,7 @@ from echoic.routing import (
 from echoic.routing.budget import DEFAULT_TIMEOUT_PER_AUDIO_S, DEFAULT_TIMEOUT_S
 from echoic.routing.fallback import SkipObserver
 from echoic.settings import Settings
+from echoic.streaming.modes import AUTO, auto_confirm_model
 from echoic.types import SttMode
 
 #: OpenAI's Whisper model name; clients send it by default. It means the server's default model.
@@ -262,3 +263,21 @@ def cloud_engine(settings: Settings) -> Engine | None:
             timeout_s=settings.cloud_timeout_s,
         )
     )
+
+
+def with_confirm_model(settings: Settings) -> Settings:
+    """``settings`` with ``confirm_model: auto`` replaced by the model it means on this machine
+    (:func:`~echoic.streaming.modes.auto_confirm_model`: on CUDA the largest installed model
+    worth confirming with, else none); unchanged for any other value."""
+    if settings.confirm_model != AUTO:
+        return settings
+    device = resolve_device(DeviceConfig(device=settings.device)).device
+    installed = {n for n in CATALOG if (settings.models_dir / n / MANIFEST).is_file()}
+    spec = CATALOG.get(settings.model)
+    chosen = auto_confirm_model(
+        settings.model,
+        device=device,
+        installed=installed,
+        english_only=spec is not None and spec.english_only,
+    )
+    return settings.model_copy(update={"confirm_model": chosen})

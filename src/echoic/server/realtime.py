@@ -31,6 +31,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from echoic.audio.pcm import pcm_to_float32
 from echoic.errors import EchoicError, InvalidRequestError, RateLimitedError, UnauthorizedError
+from echoic.server.frames import plan_stream, read_frames
 from echoic.server.realtime_events import (
     RealtimeError,
     SessionConfig,
@@ -51,8 +52,7 @@ from echoic.server.ws import (
 )
 from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event
-from echoic.streaming.live import LiveStream, stream_language
-from echoic.streaming.modes import stream_models
+from echoic.streaming.live import LiveStream
 from echoic.streaming.protocol import StartMessage, VadOverrides
 from echoic.streaming.runner import Control, StreamAborted
 from echoic.streaming.scheduler import Schedulers
@@ -128,36 +128,14 @@ class RealtimeConnection:
                 await self.stream.cancel()
 
     async def _run(self) -> None:
-        receiver = asyncio.ensure_future(self.ws.receive())
-        try:
-            while True:
-                waiters: set[asyncio.Future[Any]] = {receiver}
-                stopped = None
-                if self.stream is not None:
-                    stopped = asyncio.ensure_future(self.stream.stopped.wait())
-                    waiters.add(stopped)
-                done, _ = await asyncio.wait(
-                    waiters, timeout=self.deps.idle_timeout_s, return_when=asyncio.FIRST_COMPLETED
-                )
-                if stopped is not None and not stopped.done():
-                    stopped.cancel()
-                if not done:
-                    await self._idle_timeout()
-                    return
-                if receiver not in done:
-                    await self._stream_stopped()
-                    return
-                message = receiver.result()
-                if message["type"] == "websocket.disconnect":
-                    return
-                if not await self._on_message(message):
-                    return
-                receiver = asyncio.ensure_future(self.ws.receive())
-        finally:
-            if not receiver.done():
-                receiver.cancel()
-                with contextlib.suppress(BaseException):
-                    await receiver
+        await read_frames(
+            self.ws,
+            stream=lambda: self.stream,
+            idle_timeout_s=self.deps.idle_timeout_s,
+            on_frame=self._on_message,
+            on_idle=self._idle_timeout,
+            on_stopped=self._stream_stopped,
+        )
 
     # -- client events ----------------------------------------------------------------------
 
@@ -319,17 +297,10 @@ class RealtimeConnection:
             )
         except ValueError as exc:
             raise InvalidRequestError(f"invalid session: {exc}") from exc
-        models = stream_models(
-            start.model or settings.model,
-            mode=start.mode,
-            confirm_model=start.confirm_model,
-            default_confirm_model=settings.confirm_model,
+        plan = await plan_stream(
+            start, settings=settings, providers=self.deps.providers, hub=self.deps.hub
         )
-        mode = self.deps.providers.check_mode(start.stt_mode)
-        engines = [await asyncio.to_thread(self.deps.hub.engine, m) for m in models.names]
-        base = StreamConfig(client_grace_ms=round(settings.client_transcript_grace_s * 1000))
-        config = start.stream_config(base, speculative=models.speculative)
-        config = config.with_language(stream_language(start.language, engines)).with_mode(mode)
+        config = plan.config
         if turn is not None and turn.prefix_padding_ms is not None:
             config = replace(config, vad=replace(config.vad, pre_roll_ms=turn.prefix_padding_ms))
         if session.prompt:
@@ -338,14 +309,12 @@ class RealtimeConnection:
                 draft_options=replace(config.draft_options, prompt=session.prompt),
                 final_options=replace(config.final_options, prompt=session.prompt),
             )
-        if not self.deps.providers.local_for(mode):
-            config = replace(config, interim_results=False, confirm_interval_ms=None)
         return _Prepared(
             session=session,
-            schedulers=self.deps.hub.schedulers(models.model, models.confirm_model),
+            schedulers=plan.schedulers,
             stream_config=config,
-            model=models.confirm_model,
-            models=list(models.names),
+            model=plan.models.confirm_model,
+            models=list(plan.models.names),
         )
 
     async def _open(self, prepared: _Prepared) -> None:

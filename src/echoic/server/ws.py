@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, MutableMapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -31,12 +31,12 @@ from echoic.errors import (
     UnauthorizedError,
 )
 from echoic.routing import Providers
+from echoic.server.frames import plan_stream, read_frames
 from echoic.settings import Settings
 from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.hub import StreamHub
-from echoic.streaming.live import LiveStream, stream_language
-from echoic.streaming.modes import stream_models
+from echoic.streaming.live import LiveStream
 from echoic.streaming.protocol import (
     ProtocolError,
     StartMessage,
@@ -148,36 +148,14 @@ class Connection:
             return _REJECTED
 
     async def _run(self) -> None:
-        receiver = asyncio.ensure_future(self.ws.receive())
-        try:
-            while True:
-                waiters: set[asyncio.Future[Any]] = {receiver}
-                stopped = None
-                if self.stream is not None:
-                    stopped = asyncio.ensure_future(self.stream.stopped.wait())
-                    waiters.add(stopped)
-                done, _ = await asyncio.wait(
-                    waiters, timeout=self.deps.idle_timeout_s, return_when=asyncio.FIRST_COMPLETED
-                )
-                if stopped is not None and not stopped.done():
-                    stopped.cancel()
-                if not done:
-                    await self._idle_timeout()
-                    return
-                if receiver not in done:
-                    await self._stream_stopped()
-                    return
-                message = receiver.result()
-                if message["type"] == "websocket.disconnect":
-                    return
-                if not await self._on_message(message):
-                    return
-                receiver = asyncio.ensure_future(self.ws.receive())
-        finally:
-            if not receiver.done():
-                receiver.cancel()
-                with contextlib.suppress(BaseException):
-                    await receiver
+        await read_frames(
+            self.ws,
+            stream=lambda: self.stream,
+            idle_timeout_s=self.deps.idle_timeout_s,
+            on_frame=self._on_message,
+            on_idle=self._idle_timeout,
+            on_stopped=self._stream_stopped,
+        )
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -244,30 +222,19 @@ class Connection:
             return False
         settings = self.deps.settings
         try:
-            models = stream_models(
-                start.model or settings.model,
-                mode=start.mode,
-                confirm_model=start.confirm_model,
-                default_confirm_model=settings.confirm_model,
-            )
-            mode = self.deps.providers.check_mode(start.stt_mode)
             if start.diarization:
                 await self._check_diarization()
-            engines = [await asyncio.to_thread(self.deps.hub.engine, m) for m in models.names]
-            base = StreamConfig(client_grace_ms=round(settings.client_transcript_grace_s * 1000))
-            config = start.stream_config(base, speculative=models.speculative)
+            plan = await plan_stream(
+                start, settings=settings, providers=self.deps.providers, hub=self.deps.hub
+            )
         except EchoicError as exc:
             await self._error(exc.code, exc.message)
             await self._close(CLOSE_BAD_REQUEST if exc.http_status < 500 else CLOSE_INTERNAL)
             return False
-        schedulers = self.deps.hub.schedulers(models.model, models.confirm_model)
-        config = config.with_language(stream_language(start.language, engines)).with_mode(mode)
-        if not self.deps.providers.local_for(mode):
-            # Drafts run locally only (a remote call every 250 ms is not worth it).
-            config = replace(config, interim_results=False, confirm_interval_ms=None)
+        config, models, mode = plan.config, plan.models, plan.mode
         self.start = start
         self.stream = LiveStream(
-            schedulers,
+            plan.schedulers,
             self._emit,
             detector=self.deps.hub.detector(),
             config=config,

@@ -13,6 +13,7 @@ the server's ``ECHOIC_CONFIRM_MODEL``).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -65,3 +66,30 @@ def stream_models(
     if mode is None and confirm is None:
         return StreamModels(mode=StreamMode.SINGLE, model=model, confirm_model=model)
     return StreamModels(mode=StreamMode.SPECULATIVE, model=model, confirm_model=confirm or model)
+
+
+#: ``ECHOIC_CONFIRM_MODEL=auto`` on CUDA: the confirming models worth their cost there, most
+#: accurate first (issue 14: a heavier model's finals at the light one's latency). base is not
+#: among them: on the dev sessions it streamed worse than tiny.en (README "Single vs dual-model").
+CUDA_CONFIRMERS = ("large-v3-turbo", "large-v3", "medium", "small")
+AUTO = "auto"
+
+
+def auto_confirm_model(
+    model: str, *, device: str, installed: Collection[str], english_only: bool
+) -> str | None:
+    """The confirming model ``ECHOIC_CONFIRM_MODEL=auto`` means (pure).
+
+    On CPU, none: finals come from ``model`` itself, as measured best there. On CUDA, the first
+    of :data:`CUDA_CONFIRMERS` that is ``installed`` (the English-only variant first when
+    ``model``, the drafting model, is English-only, ``medium.en`` before ``medium``; a
+    multilingual drafter never gets an English-only confirmer); none when none is.
+    """
+    if device != "cuda":
+        return None
+    for size in CUDA_CONFIRMERS:
+        variants = (f"{size}.en", size) if english_only else (size,)
+        for name in variants:
+            if name in installed and name != model:
+                return name
+    return None
