@@ -248,13 +248,14 @@ def test_a_long_utterance_is_split_at_max_duration() -> None:
     assert events[:5] == [
         SpeechStarted(start_sample=first_start, detected_sample=at(69)),
         SpeechEnded(
-            end_sample=first_start + 16_000, reason="max_duration", detected_sample=at(119)
+            end_sample=first_start + 16_000, reason="max_duration", detected_sample=at(120)
         ),
-        SpeechStarted(start_sample=first_start + 16_000, detected_sample=at(119)),
+        # Cut at the limit, seen one window past it: the next utterance has audio in it.
+        SpeechStarted(start_sample=first_start + 16_000, detected_sample=at(120)),
         SpeechEnded(
-            end_sample=first_start + 32_000, reason="max_duration", detected_sample=at(219)
+            end_sample=first_start + 32_000, reason="max_duration", detected_sample=at(220)
         ),
-        SpeechStarted(start_sample=first_start + 32_000, detected_sample=at(219)),
+        SpeechStarted(start_sample=first_start + 32_000, detected_sample=at(220)),
     ]
     assert events[-1] == SpeechEnded(
         end_sample=250 * W + ms(100), reason="silence", detected_sample=250 * W + ms(500)
@@ -279,7 +280,7 @@ def test_max_duration_in_trailing_silence_ends_where_the_speech_ended() -> None:
     events = run("S" * 90 + "." * 60 + "S" * 30, config)
 
     assert events[1:3] == [
-        SpeechEnded(end_sample=90 * W + ms(100), reason="max_duration", detected_sample=at(99)),
+        SpeechEnded(end_sample=90 * W + ms(100), reason="max_duration", detected_sample=at(100)),
         SpeechStarted(start_sample=150 * W - ms(300), detected_sample=at(169)),
     ]
     assert not any(isinstance(e, SpeechPaused) for e in events)

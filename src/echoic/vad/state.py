@@ -307,7 +307,8 @@ class Endpointer:
         """Cut the open utterance every ``max_utterance_s`` (more than once only after a gap)."""
         events: list[VadEvent] = []
         limit = self.config.max_utterance_samples
-        while self.state is not VadState.QUIET and now - self._start >= limit:
+        # Strictly past the limit: a continuation starts with audio in it, never empty.
+        while self.state is not VadState.QUIET and now - self._start > limit:
             cut = self._start + limit
             if self.state is VadState.STOPPING:
                 # Already in trailing silence: end where the speech ended, and wait for more.
