@@ -45,7 +45,7 @@ class BatchingEngine(ScriptedEngine):
     share_pass_by: Callable[[int], object] | None = None
 
     def batch_limit(self, options: TranscribeOptions) -> int:
-        return 1 if options.word_timestamps else self.limit
+        return 1 if options.encoder_pad_s is None else self.limit
 
     def batch_groups(self, samples: Sequence[int], options: TranscribeOptions) -> list[list[int]]:
         if self.share_pass_by is None:

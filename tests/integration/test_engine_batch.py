@@ -1,6 +1,6 @@
-"""Live drafts of several streams as one batched forward pass, with the real models on real
-speech: a batched draft says what the same draft alone says, or nearly (only its padding
-differs), in the order the windows came."""
+"""Live drafts and finals of several streams as one batched forward pass, with the real models
+on real speech: a batched window says what the same window alone says, or nearly (only its
+padding differs), in the order the windows came, with the same word timings."""
 
 from __future__ import annotations
 
@@ -39,13 +39,33 @@ def drafts(eval_dir: Path) -> list[Audio]:
     return windows
 
 
-def test_the_engine_batches_right_sized_windows_without_word_timings(
-    tiny: FasterWhisperEngine,
-) -> None:
+def test_the_engine_batches_right_sized_windows(tiny: FasterWhisperEngine) -> None:
     assert isinstance(tiny, BatchEngine)
     assert tiny.batch_limit(DRAFT) == MAX_BATCH
-    assert tiny.batch_limit(StreamConfig().final_options) == 1  # word timings: one by one
+    assert tiny.batch_limit(StreamConfig().final_options) == MAX_BATCH  # finals, with words
     assert tiny.batch_limit(TranscribeOptions()) == 1  # stock 30 s windows
+
+
+def test_finals_in_a_batch_keep_their_words_and_timings(
+    tiny: FasterWhisperEngine, drafts: list[Audio]
+) -> None:
+    """Each window's words are aligned on its own part of the batch's encoder output."""
+    final = StreamConfig().final_options
+    n = 4 * SAMPLE_RATE
+    windows = [w[:n] for w in drafts if len(w) >= n][:4]
+    assert len(windows) >= 3
+
+    alone = [tiny.transcribe_sync(w, final) for w in windows]
+    together = tiny.transcribe_batch_sync(windows, final)
+
+    assert [t.text for t in together] == [t.text for t in alone]
+    for batched, single in zip(together, alone, strict=True):
+        words = [w for s in batched.segments for w in s.words or ()]
+        expected = [w for s in single.segments for w in s.words or ()]
+        assert [w.word for w in words] == [w.word for w in expected] != []
+        assert [w.start for w in words] == pytest.approx([w.start for w in expected], abs=0.05)
+        assert [w.end for w in words] == pytest.approx([w.end for w in expected], abs=0.05)
+    assert all(t.metadata.batched for t in together)
 
 
 def test_windows_of_one_length_decode_exactly_as_alone(
@@ -100,11 +120,11 @@ def test_silence_in_a_batch_stays_silent_and_speech_beside_it_is_heard(
 def test_what_does_not_batch_goes_one_by_one_with_the_same_result(
     tiny: FasterWhisperEngine, drafts: list[Audio]
 ) -> None:
-    """Word timings (a final's options) and windows over 30 s take the single path."""
-    final = StreamConfig().final_options
+    """Stock 30 s windows and windows over 30 s take the single path."""
+    stock = TranscribeOptions(beam_size=1, language="en")
     windows = drafts[:2]
-    assert [t.text for t in tiny.transcribe_batch_sync(windows, final)] == [
-        tiny.transcribe_sync(w, final).text for w in windows
+    assert [t.text for t in tiny.transcribe_batch_sync(windows, stock)] == [
+        tiny.transcribe_sync(w, stock).text for w in windows
     ]
     long = np.concatenate(drafts)[: 31 * SAMPLE_RATE]
     short = drafts[1]
@@ -159,5 +179,4 @@ def test_length_groups_keep_padding_waste_small(
 def test_the_engine_says_how_a_batch_splits_into_passes(tiny: FasterWhisperEngine) -> None:
     samples = [int(s * SAMPLE_RATE) for s in (2.0, 31.0, 2.2, 20.0)]
     assert tiny.batch_groups(samples, DRAFT) == [[0, 2], [3], [1]]  # over 30 s: alone
-    final = StreamConfig().final_options
-    assert tiny.batch_groups(samples, final) == [[0], [1], [2], [3]]
+    assert tiny.batch_groups(samples, TranscribeOptions()) == [[0], [1], [2], [3]]

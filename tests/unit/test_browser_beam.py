@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from echoic.browser.beam import Finished, Hypothesis, beam_step, best, top_candidates
+from echoic.browser.beam import Finished, Hypothesis, beam_step, best, search, top_candidates
 
 EOT = 0
 CONFIG: dict[str, Any] = {"eot": EOT, "suppress_tokens": [1], "suppress_blank": [EOT, 2]}
@@ -19,26 +19,18 @@ def logits_for(probs: list[list[float]]) -> np.ndarray[Any, np.dtype[np.float32]
     return np.log(np.maximum(np.array(probs, dtype=np.float64), 1e-12)).astype(np.float32)
 
 
-def search(
+def scripted(
     table: dict[tuple[int, ...], list[float]], *, beam_size: int = 2, limit: int = 10
 ) -> Hypothesis:
     """A whole search over a scripted model: ``table[prefix]`` is the next-token distribution."""
-    alive, finished = list(START), list[Finished]()
-    for step in range(limit):
-        logits = logits_for([table[h.tokens] for h in alive])
-        state = beam_step(
-            alive,
-            logits,
-            step=step,
-            limit=limit,
-            beam_size=beam_size,
-            config=CONFIG,
-            finished=finished,
-        )
-        alive, finished = state.alive, state.finished
-        if state.done:
-            break
-    return best(finished)
+    winner = search(
+        lambda alive, _: logits_for([table[h.tokens] for h in alive]),
+        limit=limit,
+        beam_size=beam_size,
+        config=CONFIG,
+    )
+    assert winner is not None
+    return winner
 
 
 def test_beam_search_finds_the_likelier_sentence_that_greedy_misses() -> None:
@@ -52,8 +44,8 @@ def test_beam_search_finds_the_likelier_sentence_that_greedy_misses() -> None:
         (4, 3): [1.0, 0, 0, 0, 0, 0],
         (4, 5): [1.0, 0, 0, 0, 0, 0],
     }
-    assert search(table, beam_size=1).tokens == (3, 3)  # what greedy decoding picks
-    winner = search(table, beam_size=2)
+    assert scripted(table, beam_size=1).tokens == (3, 3)  # what greedy decoding picks
+    winner = scripted(table, beam_size=2)
     assert winner.tokens == (4,)
     assert winner.probs == pytest.approx((0.4,), rel=1e-5)
 

@@ -51,7 +51,7 @@ def test_a_router_batches_only_what_its_local_tiers_alone_may_answer() -> None:
     assert with_cloud.batch_limit(DRAFT) == 6  # force_local: the cloud is out of the picture
     assert with_cloud.batch_limit(replace(DRAFT, mode=SttMode.AUTO)) == 1
     assert with_cloud.batch_limit(replace(DRAFT, mode=SttMode.FORCE_CLOUD)) == 1
-    assert with_cloud.batch_limit(replace(DRAFT, word_timestamps=True)) == 1  # the engine's say
+    assert with_cloud.batch_limit(replace(DRAFT, encoder_pad_s=None)) == 1  # the engine's say
     assert Router([local(ScriptedEngine())]).batch_limit(DRAFT) == 1
     assert Router([local(batching)]).batch_limit(replace(DRAFT, mode=None)) == 6
 

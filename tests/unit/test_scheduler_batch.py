@@ -193,7 +193,7 @@ def test_without_batching_every_draft_is_its_own_call(
 
 def test_only_drafts_with_the_same_options_share_a_call_and_the_engine_limit_holds() -> None:
     french = replace(DRAFT_OPTIONS, language="fr")
-    timed = replace(DRAFT_OPTIONS, word_timestamps=True)  # this engine's limit for it: 1
+    timed = replace(DRAFT_OPTIONS, encoder_pad_s=None)  # this engine's limit for it: 1
 
     async def scenario() -> list[list[int]]:
         engine = BatchingEngine()
@@ -326,3 +326,75 @@ def test_the_hub_gives_every_models_scheduler_its_max_batch() -> None:
     schedulers = hub.schedulers("tiny.en", "base")
     assert (schedulers.draft.max_batch, schedulers.confirm.max_batch) == (3, 3)
     assert StreamHub(engines.__getitem__).schedulers("tiny.en").draft.max_batch == 8
+
+
+FINAL_OPTIONS = TranscribeOptions(beam_size=5, encoder_pad_s=5.0, word_timestamps=True)
+
+
+def final(id: int, session: str, options: TranscribeOptions = FINAL_OPTIONS) -> DecodeRequest:
+    return request(id, session, DecodeKind.FINAL, options)
+
+
+def test_finals_queued_together_run_as_one_call_before_the_drafts() -> None:
+    async def scenario() -> list[list[int]]:
+        engine = BatchingEngine()
+        scheduler = ModelScheduler(engine, workers=1, max_final_batch=4)
+        busy = scheduler.submit(request(1, "a"))
+        await asyncio.sleep(0.01)
+        futures = [
+            scheduler.submit(request(2, "b")),
+            *(scheduler.submit(final(i, s)) for i, s in ((3, "a"), (4, "c"), (5, "d"))),
+            scheduler.submit(final(6, "e", replace(FINAL_OPTIONS, language="de"))),
+        ]
+        results = await asyncio.gather(busy, *futures)
+        assert texts(results) == [f"text {i}" for i in range(1, 7)]  # each its own answer
+        await scheduler.aclose()
+        return engine.runs
+
+    # Other options (another language) do not share the pass; the draft waits for the finals.
+    assert run(scenario()) == [[1], [3, 4, 5], [6], [2]]
+
+
+def test_the_workers_split_the_queued_finals_between_them() -> None:
+    async def scenario() -> list[list[int]]:
+        engine = BatchingEngine(delay_s=0.05)
+        scheduler = ModelScheduler(engine, workers=2, max_final_batch=8)
+        busy = [scheduler.submit(request(1, "a")), scheduler.submit(request(2, "b"))]
+        await asyncio.sleep(0.01)  # both workers busy with a draft
+        finals = [scheduler.submit(final(i, f"s{i}")) for i in range(3, 9)]
+        await asyncio.gather(*busy, *finals)
+        await scheduler.aclose()
+        return engine.runs
+
+    runs = run(scenario())
+
+    # Drafts 1 and 2 share one call; the idle worker and then the freed one take half each.
+    assert runs == [[1, 2], [3, 4, 5], [6, 7, 8]]
+
+
+def test_max_final_batch_caps_the_finals_one_call_runs() -> None:
+    async def scenario() -> list[list[int]]:
+        engine = BatchingEngine()
+        scheduler = ModelScheduler(engine, workers=1, max_final_batch=2)
+        busy = scheduler.submit(request(1, "a"))
+        await asyncio.sleep(0.01)
+        finals = [scheduler.submit(final(i, f"s{i}")) for i in (2, 3, 4, 5, 6)]
+        await asyncio.gather(busy, *finals)
+        await scheduler.aclose()
+        return engine.runs
+
+    assert run(scenario()) == [[1], [2, 3], [4, 5], [6]]
+
+
+def test_final_batch_reaches_every_scheduler() -> None:
+    from echoic.streaming.hub import StreamHub
+
+    engine = BatchingEngine()
+    assert Schedulers.of(engine).draft.max_final_batch == 1  # one by one unless asked
+    dual = Schedulers.of(engine, BatchingEngine(), final_batch=4)
+    assert (dual.draft.max_final_batch, dual.confirm.max_final_batch) == (4, 4)
+    engines = {"tiny.en": BatchingEngine()}
+    hub = StreamHub(engines.__getitem__, final_batch=3)
+    assert hub.schedulers("tiny.en").confirm.max_final_batch == 3
+    with pytest.raises(ValueError, match="max_final_batch"):
+        ModelScheduler(engine, max_final_batch=0)

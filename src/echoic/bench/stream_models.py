@@ -27,6 +27,7 @@ class LoadedModels:
     config: StreamConfig
     max_batch: int = DEFAULT_MAX_BATCH
     final_headroom: int = DUAL_FINAL_HEADROOM
+    final_batch: int = 1
 
     def machine(self, options: StreamBenchOptions) -> MachineInfo:
         """The machine and engine settings a report of ``options`` was measured with."""
@@ -48,6 +49,7 @@ class LoadedModels:
             self.confirm,
             max_batch=self.max_batch,
             final_headroom=self.final_headroom,
+            final_batch=self.final_batch,
         )
 
 
@@ -80,6 +82,7 @@ def load_models(
             config=options.stream_config(language),
             max_batch=options.max_batch,
             final_headroom=options.final_headroom,
+            final_batch=options.final_batch,
         )
     finally:
         for engines in own:

@@ -75,10 +75,15 @@ class StreamBenchOptions:
     #: Dual-model mode: finals that may run over the compute slots beside drafts and
     #: confirmations (0: a final waits for a free slot, as before).
     final_headroom: int = DUAL_FINAL_HEADROOM
+    #: Finals of several streams one batched call runs at most (1: one at a time).
+    final_batch: int = 1
 
     def __post_init__(self) -> None:
-        if self.max_batch < 1:
-            raise ValueError(f"max_batch must be at least 1, got {self.max_batch}")
+        if self.max_batch < 1 or self.final_batch < 1:
+            raise ValueError(
+                f"max_batch and final_batch must be at least 1, got {self.max_batch}, "
+                f"{self.final_batch}"
+            )
         if self.chunk_ms <= 0:
             raise ValueError(f"chunk_ms must be positive, got {self.chunk_ms}")
         if self.repeat < 1:

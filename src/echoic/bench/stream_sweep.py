@@ -153,6 +153,8 @@ class SweepResult:
     peak_rss_mb: float
     #: Drafts of several streams one batched call ran at most (1: one at a time).
     max_batch: int = 1
+    #: Finals of several streams one batched call ran at most.
+    final_batch: int = 1
     #: Staggered starts: the K streams of a level started spread evenly over this many seconds
     #: (one utterance period); 0: all at once.
     stagger_period_s: float = 0.0
@@ -177,6 +179,7 @@ class SweepResult:
             "loops": self.loops,
             "chunk_ms": self.chunk_ms,
             "max_batch": self.max_batch,
+            "final_batch": self.final_batch,
             "stagger_period_s": round(self.stagger_period_s, 3),
             "machine": self.machine.to_dict(),
             "criteria": self.criteria.to_dict(),
@@ -206,6 +209,7 @@ def run_sweep(
             levels=tuple(levels),
             peak_rss_mb=peak_rss_mb(),
             max_batch=bench.max_batch,
+            final_batch=bench.final_batch,
             stagger_period_s=period_s,
         )
 

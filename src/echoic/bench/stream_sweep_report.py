@@ -65,7 +65,8 @@ def print_sweep_table(result: SweepResult, console: Console | None = None) -> No
         loops += f", started over {result.stagger_period_s:.1f} s"
     table = Table(
         title=f"concurrency sweep · {result.label} · {mode} · {result.session}{loops} per stream · "
-        f"one shared scheduler set, drafts batched by up to {result.max_batch} · latencies in s"
+        f"one shared scheduler set, drafts batched by up to {result.max_batch}, finals by up to "
+        f"{result.final_batch} · latencies in s"
     )
     for column in SWEEP_COLUMNS:
         table.add_column(column, justify="right")

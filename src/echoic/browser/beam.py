@@ -16,6 +16,7 @@ The sums are float64 in both languages, so the two pick the same tokens.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +111,35 @@ def beam_step(
     enough = len(finished) >= round(beam_size * PATIENCE)
     stop = last or top_finished or enough or not kept
     return Step(alive=kept, parents=parents, finished=finished, done=stop)
+
+
+#: The model's side of a search: the logits ``[len(alive), vocabulary]`` for the alive
+#: hypotheses, given the rows of the previous step's alive ones they continue (``None`` at the
+#: first step), so that a decoder can gather its cache.
+NextLogits = Callable[[list[Hypothesis], list[int] | None], npt.NDArray[np.float32]]
+
+
+def search(
+    next_logits: NextLogits, *, limit: int, beam_size: int, config: dict[str, Any]
+) -> Hypothesis | None:
+    """A whole beam search, :func:`beam_step` after step; ``None`` when ``limit`` is 0."""
+    alive = [Hypothesis(tokens=(), logprob=0.0, probs=())]
+    finished: list[Finished] = []
+    parents: list[int] | None = None
+    for step in range(limit):
+        state = beam_step(
+            alive,
+            next_logits(alive, parents),
+            step=step,
+            limit=limit,
+            beam_size=beam_size,
+            config=config,
+            finished=finished,
+        )
+        alive, finished, parents = state.alive, state.finished, state.parents
+        if state.done:
+            break
+    return best(finished) if finished else None
 
 
 def best(finished: list[Finished]) -> Hypothesis:

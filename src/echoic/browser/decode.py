@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from echoic.browser.beam import Finished, Hypothesis, beam_step, best
+from echoic.browser.beam import Hypothesis, search
 from echoic.browser.words import TimedWord, align_words
 from echoic.engines.window import trim_repetition
 
@@ -176,31 +176,24 @@ class ReferenceDecoder:
         self, cross_kv: npt.NDArray[np.float32], limit: int, beam_size: int
     ) -> tuple[list[int], list[float]]:
         config = self.config
-        self_kv = self._empty_cache()
-        step_tokens = np.array([[*config["sot_sequence"], config["no_timestamps"]]])
-        alive = [Hypothesis(tokens=(), logprob=0.0, probs=())]
-        finished: list[Finished] = []
-        for step in range(limit):
-            logits, self_kv, *_ = self._decoder.run(
-                None, {"tokens": step_tokens, "self_kv": self_kv, "cross_kv": cross_kv}
+        cache = [self._empty_cache()]
+
+        def next_logits(
+            alive: list[Hypothesis], parents: list[int] | None
+        ) -> npt.NDArray[np.float32]:
+            if parents is None:
+                tokens = np.array([[*config["sot_sequence"], config["no_timestamps"]]])
+            else:
+                cache[0] = np.take(cache[0], parents, axis=1)
+                tokens = np.array([[h.tokens[-1]] for h in alive])
+            logits, cache[0], *_ = self._decoder.run(
+                None, {"tokens": tokens, "self_kv": cache[0], "cross_kv": cross_kv}
             )
-            state = beam_step(
-                alive,
-                logits,
-                step=step,
-                limit=limit,
-                beam_size=beam_size,
-                config=config,
-                finished=finished,
-            )
-            alive, finished = state.alive, state.finished
-            if state.done:
-                break
-            self_kv = np.take(self_kv, state.parents, axis=1)
-            step_tokens = np.array([[h.tokens[-1]] for h in alive])
-        if not finished:  # limit 0
+            return logits  # type: ignore[no-any-return]
+
+        winner = search(next_logits, limit=limit, beam_size=beam_size, config=config)
+        if winner is None:  # limit 0
             return [], []
-        winner = best(finished)
         return list(winner.tokens), list(winner.probs)
 
 

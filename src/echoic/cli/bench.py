@@ -37,6 +37,16 @@ _vad = click.option("--vad/--no-vad", default=True, show_default=True, help="Sil
 _threads = click.option(
     "--threads", "cpu_threads", type=click.IntRange(min=0), default=None, help="CPU threads."
 )
+#: Live-benchmark sessions (``echoic bench stream``, ``stream-server``).
+_sessions = click.option(
+    "--sessions",
+    "sessions",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    default=(_DEFAULT_DATA / "sessions",),
+    show_default=True,
+    help="Session WAVs with JSON sidecars, or directories of them.",
+)
 _out = click.option(
     "-o",
     "--out",

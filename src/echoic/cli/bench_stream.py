@@ -13,11 +13,11 @@ import click
 
 from echoic.cli.app import reports_errors, settings_of
 from echoic.cli.bench import (
-    _DEFAULT_DATA,
     _device,
     _language,
     _model,
     _out,
+    _sessions,
     _threads,
     bench,
 )
@@ -79,15 +79,7 @@ def _decode_settings(
 
 
 @bench.command("stream")
-@click.option(
-    "--sessions",
-    "sessions",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    default=(_DEFAULT_DATA / "sessions",),
-    show_default=True,
-    help="Session WAVs with JSON sidecars, or directories of them.",
-)
+@_sessions
 @_model
 @click.option(
     "--confirm-model",
@@ -188,6 +180,13 @@ def _decode_settings(
     "(default: ECHOIC_DRAFT_BATCH, 8).",
 )
 @click.option(
+    "--final-batch",
+    type=click.IntRange(1, 16),
+    default=None,
+    help="Finals of several streams one batched call runs at most, split between the cores; "
+    "1: one by one (default: ECHOIC_FINAL_BATCH, 6).",
+)
+@click.option(
     "--final-headroom",
     type=click.IntRange(0, 4),
     default=None,
@@ -239,6 +238,7 @@ def bench_stream(
     sweep_all: bool,
     stagger: bool,
     draft_batch: int | None,
+    final_batch: int | None,
     final_headroom: int | None,
     confirm_words: bool,
     diarize: bool,
@@ -298,6 +298,7 @@ def bench_stream(
         device=_device(ctx, cpu_threads),
         max_batch=settings.draft_batch if draft_batch is None else draft_batch,
         final_headroom=DUAL_FINAL_HEADROOM if final_headroom is None else final_headroom,
+        final_batch=settings.final_batch if final_batch is None else final_batch,
         stream=replace(
             defaults,
             skip_confirm_logprob=skip_confirm_logprob,

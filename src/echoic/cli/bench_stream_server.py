@@ -9,25 +9,17 @@ import click
 
 from echoic.cli.app import reports_errors, settings_of
 from echoic.cli.bench import (
-    _DEFAULT_DATA,
     _device,
     _model,
     _out,
+    _sessions,
     _threads,
     bench,
 )
 
 
 @bench.command("stream-server")
-@click.option(
-    "--sessions",
-    "sessions",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    default=(_DEFAULT_DATA / "sessions",),
-    show_default=True,
-    help="Session WAVs with JSON sidecars, or directories of them.",
-)
+@_sessions
 @_model
 @click.option(
     "--via",

@@ -272,9 +272,8 @@ class FasterWhisperEngine:
         )
 
     def batch_limit(self, options: TranscribeOptions) -> int:
-        """Right-sized windows without word timings batch (live drafts); anything else runs one
-        by one."""
-        if options.encoder_pad_s is None or options.word_timestamps:
+        """Right-sized windows batch (live drafts and finals); anything else runs one by one."""
+        if options.encoder_pad_s is None:
             return 1
         return MAX_BATCH
 

@@ -74,12 +74,9 @@ def decode_window(model: Any, audio: Audio, options: WindowOptions) -> WindowRes
         duration=duration,
         max_new=max_new,
     ).result(generated[0])
-    if not options.word_timestamps or result.segment is None:
+    if not options.word_timestamps:
         return result
-    words = _align_words(
-        model, tokenizer, encoder_output, list(result.segment.tokens), n_frames, duration
-    )
-    return replace(result, segment=replace(result.segment, words=words))
+    return _with_words(model, tokenizer, encoder_output, result, n_frames)
 
 
 def decode_windows(
@@ -93,11 +90,11 @@ def decode_windows(
     lengths of one batch close (:func:`length_groups`). Each window is decoded greedily or with
     ``beam_size`` as :func:`decode_window` would, its tokens capped at its own length's
     ceiling; a multilingual model without ``language`` detects each window's language.
-    Word timestamps are not aligned in a batch: with ``word_timestamps`` the windows go one by
-    one through :func:`decode_window`.
+    With ``word_timestamps`` each window's words are aligned on its own slice of the batch's
+    encoder output (live finals of several streams).
     """
-    if options.word_timestamps or len(audios) == 1:
-        return [decode_window(model, audio, options) for audio in audios]
+    if len(audios) == 1:
+        return [decode_window(model, audios[0], options)]
     framed = [_features(model, audio) for audio in audios]
     target = max(padded_frames(n_frames, options.pad_s) for _, n_frames in framed)
     batch = np.stack(
@@ -131,7 +128,35 @@ def decode_windows(
         len(prompt) + window.max_new for prompt, window in zip(prompts, windows, strict=True)
     )
     results = _generate(model, encoder_output, prompts, windows[0].tokenizer, options, longest)
-    return [window.result(result) for window, result in zip(windows, results, strict=True)]
+    decoded = [window.result(result) for window, result in zip(windows, results, strict=True)]
+    if not options.word_timestamps:
+        return decoded
+    return [
+        _with_words(model, window.tokenizer, _item(encoder_output, i), result, n_frames)
+        for i, (window, result, (_, n_frames)) in enumerate(
+            zip(windows, decoded, framed, strict=True)
+        )
+    ]
+
+
+def _item(encoder_output: Any, index: int) -> Any:
+    """One window's encoder output out of a batch's (CTranslate2 storage has no slicing)."""
+    import ctranslate2
+
+    if encoder_output.device != "cpu":
+        encoder_output = encoder_output.to_device(ctranslate2.Device.cpu)
+    return ctranslate2.StorageView.from_array(np.array(encoder_output)[index : index + 1])
+
+
+def _with_words(
+    model: Any, tokenizer: Any, encoder_output: Any, result: WindowResult, n_frames: int
+) -> WindowResult:
+    if result.segment is None:
+        return result
+    words = _align_words(
+        model, tokenizer, encoder_output, list(result.segment.tokens), n_frames, result.duration
+    )
+    return replace(result, segment=replace(result.segment, words=words))
 
 
 def padded_frames(n_frames: int, pad_s: float | None) -> int:

@@ -162,6 +162,7 @@ def _build_state(
         on_wait=lambda model, kind, seconds: metrics.decode_waited(model, kind.value, seconds),
         max_batch=settings.draft_batch,
         final_headroom=settings.final_headroom,
+        final_batch=settings.final_batch,
         speakers=embeddings_of(diarizer.get),  # the requests' diarizer: one voice encoder
     )
     gates = ModelGates(settings.model_concurrency, settings.model_queue_timeout_s)

@@ -38,18 +38,21 @@ class StreamHub:
         max_batch: int = DEFAULT_MAX_BATCH,
         speakers: SpeakerEmbeddings | None = None,
         final_headroom: int = 0,
+        final_batch: int = 1,
     ) -> None:
         """``on_wait(model, kind, seconds)`` hears how long each live decode waited to start;
         ``max_batch``: drafts of several streams one batched call runs at most; ``speakers``:
         voice embeddings for streams that diarize (``None``: no stream may);
         ``final_headroom``: finals that may run over the compute slots beside other work
         (:class:`~echoic.streaming.slots.ComputeSlots`; every stream and file shares these
-        slots, so 0 unless the server is told, ``ECHOIC_FINAL_HEADROOM``)."""
+        slots, so 0 unless the server is told, ``ECHOIC_FINAL_HEADROOM``); ``final_batch``:
+        finals of several streams one batched call runs at most."""
         self._engines = engines
         self.speakers = speakers
         self._on_wait = on_wait
         self._max_batch = max_batch
         self._final_headroom = final_headroom
+        self._final_batch = final_batch
         self._schedulers: dict[str, ModelScheduler] = {}
         self._streams: set[LiveStream] = set()
         self._closing = False
@@ -87,6 +90,7 @@ class StreamHub:
                 slots=self.compute_slots(engine),
                 on_wait=on_wait,
                 max_batch=self._max_batch,
+                max_final_batch=self._final_batch,
             )
             self._schedulers[model] = scheduler
         return scheduler

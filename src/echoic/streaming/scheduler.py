@@ -13,8 +13,9 @@ every worker takes the next job from one shared, ordered queue:
 - drafts of several sessions go as one batched call when the engine batches them
   (:class:`~echoic.engines.base.BatchEngine`): a worker that takes a draft takes the other
   sessions' queued drafts with the same options too, up to ``max_batch``, oldest session first.
-  Nothing waits for a batch to fill: a batch is whatever is queued when a worker is free, and
-  finals and confirmations always run alone, first.
+  Nothing waits for a batch to fill: a batch is whatever is queued when a worker is free.
+  Finals of several sessions likewise (up to ``max_final_batch``, each worker taking its share
+  of the queued ones, so that the cores split them); confirmations always run alone.
 
 The schedulers of a process may share :class:`~echoic.streaming.slots.ComputeSlots`, the
 device's coordinator: however many models are loaded, no more decodes run at once than the
@@ -100,14 +101,19 @@ class ModelScheduler:
         on_wait: WaitObserver | None = None,
         clock: Clock | None = None,
         max_batch: int = DEFAULT_MAX_BATCH,
+        max_final_batch: int = 1,
     ) -> None:
-        if max_batch < 1:
-            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if max_batch < 1 or max_final_batch < 1:
+            raise ValueError(
+                f"max_batch and max_final_batch must be at least 1, got {max_batch}, "
+                f"{max_final_batch}"
+            )
         self.engine = engine
         self.workers = workers or max(1, engine.capabilities.parallel_calls)
         self._clock = clock or SystemClock()
         self._max_drafts = max_queued_drafts
         self.max_batch = max_batch
+        self.max_final_batch = max_final_batch
         self._batcher = engine if isinstance(engine, BatchEngine) else None
         self.slots = slots
         self._on_wait = on_wait
@@ -117,6 +123,9 @@ class ModelScheduler:
         self._drafts: OrderedDict[str, _Job] = OrderedDict()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        #: Workers in an engine call on finals: they will not take a share of the queued ones
+        #: soon (a draft's call is short; theirs is not).
+        self._on_finals = 0
         self.stats = SchedulerStats()
 
     @property
@@ -231,12 +240,16 @@ class ModelScheduler:
         jobs = self._take()
         if not jobs:
             return
+        finals = jobs[0].request.kind is DecodeKind.FINAL
+        self._on_finals += finals
         try:
             results = await self._decode(jobs)
         except asyncio.CancelledError:
             for job in jobs:  # aclose: whoever awaits these decodes must not wait forever
                 job.future.cancel()
             raise
+        finally:
+            self._on_finals -= finals
         for job, result in zip(jobs, results, strict=True):
             if not job.future.done():
                 job.future.set_result(result)
@@ -250,6 +263,8 @@ class ModelScheduler:
         if job is None or job.future.done():
             return []
         request = job.request
+        if request.kind is DecodeKind.FINAL:
+            return self._take_finals(job)
         if request.kind is not DecodeKind.DRAFT or self._batcher is None or self.max_batch < 2:
             return [job]
         limit = min(self.max_batch, self._batcher.batch_limit(request.options))
@@ -263,6 +278,26 @@ class ModelScheduler:
         batch = [candidates[i] for i in sorted(group)[:limit]]  # the head first, then oldest
         for queued in batch[1:]:
             del self._drafts[queued.request.session_id]
+        return batch
+
+    def _take_finals(self, job: _Job) -> list[_Job]:
+        """A final and the finals queued behind it that would share its forward pass (same
+        options, similar length), up to ``max_final_batch`` and to this worker's share of the
+        queue: the workers not busy with finals take the rest beside it, on the other cores."""
+        if self._batcher is None or self.max_final_batch < 2 or not self._finals:
+            return [job]
+        options = job.request.options
+        free = max(1, self.workers - self._on_finals)
+        share = -(-(1 + len(self._finals)) // free)  # ceil
+        limit = min(self.max_final_batch, self._batcher.batch_limit(options), share)
+        candidates = [job] + [q for q in self._finals if q.request.options == options]
+        if limit < 2 or len(candidates) < 2:
+            return [job]
+        samples = [len(c.request.audio) for c in candidates]
+        group = next(g for g in self._batcher.batch_groups(samples, options) if 0 in g)
+        batch = [candidates[i] for i in sorted(group)[:limit]]  # the head first, then oldest
+        for queued in batch[1:]:
+            self._finals.remove(queued)
         return batch
 
     async def _decode(self, jobs: list[_Job]) -> list[DecodeResult]:
@@ -356,20 +391,27 @@ class Schedulers:
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         final_headroom: int = DUAL_FINAL_HEADROOM,
+        final_batch: int = 1,
     ) -> Schedulers:
         """Fresh schedulers for ``draft`` and ``confirm`` (the same engine when ``None``); two
         different engines share compute slots, as many as the drafting one runs calls at once,
         and a final may run beside them over that by ``final_headroom``
         (:class:`~echoic.streaming.slots.ComputeSlots`). ``max_batch``: drafts one call runs at
-        most (1: one at a time)."""
+        most (1: one at a time); ``final_batch``: finals likewise."""
         if confirm is None or confirm is draft:
-            return cls.single(ModelScheduler(draft, max_batch=max_batch))
+            return cls.single(
+                ModelScheduler(draft, max_batch=max_batch, max_final_batch=final_batch)
+            )
         slots = ComputeSlots(
             max(1, draft.capabilities.parallel_calls), final_headroom=final_headroom
         )
         return cls(
-            draft=ModelScheduler(draft, slots=slots, max_batch=max_batch),
-            confirm=ModelScheduler(confirm, slots=slots, max_batch=max_batch),
+            draft=ModelScheduler(
+                draft, slots=slots, max_batch=max_batch, max_final_batch=final_batch
+            ),
+            confirm=ModelScheduler(
+                confirm, slots=slots, max_batch=max_batch, max_final_batch=final_batch
+            ),
         )
 
     @property
