@@ -13,7 +13,8 @@ from echoic.engines.scripted import ScriptedEngine, Step
 from echoic.settings import Settings
 from echoic.streaming.decoding import DecodeKind
 from echoic.streaming.hub import StreamHub
-from echoic.streaming.scheduler import DUAL_FINAL_HEADROOM, ModelScheduler, Schedulers
+from echoic.streaming.scheduler import DUAL_FINAL_HEADROOM, ModelScheduler
+from echoic.streaming.schedulers import Schedulers
 from echoic.streaming.slots import PRIORITY, ComputeSlots
 from tests.unit.test_scheduler import confirm, final, ran_id, request, run
 

@@ -17,7 +17,8 @@ from echoic.engines.base import Capabilities, ProgressCallback
 from echoic.engines.scripted import Call, ScriptedEngine, Step
 from echoic.errors import EngineError, EngineTimeoutError, SupersededError
 from echoic.streaming.decoding import DecodeKind, DecodeRequest, DecodeResult
-from echoic.streaming.scheduler import ComputeSlots, ModelScheduler, Schedulers
+from echoic.streaming.scheduler import ComputeSlots, ModelScheduler
+from echoic.streaming.schedulers import Schedulers
 from echoic.types import Audio, TranscribeOptions, Transcript
 from tests.stream_kit import run_async
 

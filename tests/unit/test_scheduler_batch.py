@@ -19,8 +19,10 @@ import pytest
 from echoic.engines.base import BatchEngine
 from echoic.engines.scripted import ScriptedEngine
 from echoic.errors import EchoicError, EngineError, EngineTimeoutError, SupersededError
+from echoic.streaming.batching import final_share
 from echoic.streaming.decoding import DecodeKind, DecodeRequest, DecodeResult
-from echoic.streaming.scheduler import ModelScheduler, Schedulers
+from echoic.streaming.scheduler import ModelScheduler
+from echoic.streaming.schedulers import Schedulers
 from echoic.types import TranscribeOptions
 from tests.batch_kit import BatchingEngine
 from tests.stream_kit import run_async
@@ -398,3 +400,20 @@ def test_final_batch_reaches_every_scheduler() -> None:
     assert hub.schedulers("tiny.en").confirm.max_final_batch == 3
     with pytest.raises(ValueError, match="max_final_batch"):
         ModelScheduler(engine, max_final_batch=0)
+
+
+@pytest.mark.parametrize(
+    ("queued", "workers", "on_finals", "share"),
+    [
+        (5, 2, 0, 3),  # six finals, both workers free soon: three each
+        (2, 2, 1, 3),  # the other worker is on finals already: all three
+        (0, 2, 0, 1),
+        (11, 2, 0, 6),
+        (7, 1, 0, 8),
+        (3, 2, 5, 4),  # never fewer than one free worker
+    ],
+)
+def test_a_worker_takes_its_share_of_the_queued_finals(
+    queued: int, workers: int, on_finals: int, share: int
+) -> None:
+    assert final_share(queued, workers, on_finals) == share

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from echoic.engines.scripted import ScriptedEngine
 from echoic.streaming.decoding import DecodeKind, DecodeRequest
 from echoic.streaming.events import EventType
-from echoic.streaming.scheduler import ModelScheduler, Schedulers
+from echoic.streaming.scheduler import ModelScheduler
+from echoic.streaming.schedulers import Schedulers
 from echoic.streaming.speculative import Merger, MergeStrategy
 from echoic.types import SAMPLE_RATE, Audio
 from tests.stream_kit import samples, silence, speech

@@ -66,7 +66,8 @@ from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event, EventType
 from echoic.streaming.live import LiveStream, file_chunks
 from echoic.streaming.runner import Embed, StreamAborted
-from echoic.streaming.scheduler import Schedulers, SchedulerStats
+from echoic.streaming.scheduler import SchedulerStats
+from echoic.streaming.schedulers import Schedulers
 from echoic.streaming.speakers import installed_voice_encoder
 from echoic.types import SAMPLE_RATE, Audio, TranscribeOptions
 from echoic.vad.silero import SileroVad

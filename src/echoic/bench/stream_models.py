@@ -14,7 +14,8 @@ from echoic.engines.faster_whisper import FasterWhisperEngine, resolve_device
 from echoic.engines.registry import EnginePool
 from echoic.streaming.config import StreamConfig
 from echoic.streaming.live import stream_language
-from echoic.streaming.scheduler import DEFAULT_MAX_BATCH, DUAL_FINAL_HEADROOM, Schedulers
+from echoic.streaming.scheduler import DEFAULT_MAX_BATCH, DUAL_FINAL_HEADROOM
+from echoic.streaming.schedulers import Schedulers
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 from echoic.bench.stream_result import stats_sum
-from echoic.streaming.scheduler import Schedulers, SchedulerStats
+from echoic.streaming.scheduler import SchedulerStats
+from echoic.streaming.schedulers import Schedulers
 
 #: The per-utterance JSON records the stream runner logs (queue_ms, speculative_hit, …).
 LATENCY_LOGGER = "echoic.latency"

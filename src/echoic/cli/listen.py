@@ -38,7 +38,7 @@ from echoic.streaming.events import Event, EventType
 from echoic.streaming.live import LiveStream, file_chunks, stream_language
 from echoic.streaming.modes import StreamMode, stream_models
 from echoic.streaming.runner import StreamAborted
-from echoic.streaming.scheduler import Schedulers
+from echoic.streaming.schedulers import Schedulers
 from echoic.streaming.speakers import SpeakerEmbeddings, installed_voice_encoder
 from echoic.types import SAMPLE_RATE
 from echoic.vad.detector import SpeechDetector

@@ -25,7 +25,7 @@ from echoic.streaming.hub import StreamHub
 from echoic.streaming.live import LiveStream, stream_language
 from echoic.streaming.modes import StreamModels, stream_models
 from echoic.streaming.protocol import StartMessage
-from echoic.streaming.scheduler import Schedulers
+from echoic.streaming.schedulers import Schedulers
 from echoic.types import SttMode
 
 Frame = MutableMapping[str, Any]

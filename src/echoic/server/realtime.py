@@ -55,7 +55,7 @@ from echoic.streaming.events import Event
 from echoic.streaming.live import LiveStream
 from echoic.streaming.protocol import StartMessage, VadOverrides
 from echoic.streaming.runner import Control, StreamAborted
-from echoic.streaming.scheduler import Schedulers
+from echoic.streaming.schedulers import Schedulers
 
 router = APIRouter()
 

@@ -20,8 +20,8 @@ from echoic.streaming.scheduler import (
     DEFAULT_MAX_BATCH,
     ComputeSlots,
     ModelScheduler,
-    Schedulers,
 )
+from echoic.streaming.schedulers import Schedulers
 from echoic.streaming.speakers import SpeakerEmbeddings
 from echoic.vad.detector import SpeechDetector
 from echoic.vad.silero import SileroVad

@@ -25,7 +25,8 @@ from echoic.engines.base import Engine
 from echoic.streaming.client import ClientTranscript
 from echoic.streaming.config import StreamConfig
 from echoic.streaming.runner import Control, Embed, Emit, RunnerConfig, StreamRunner
-from echoic.streaming.scheduler import ModelScheduler, Schedulers
+from echoic.streaming.scheduler import ModelScheduler
+from echoic.streaming.schedulers import Schedulers
 from echoic.streaming.session import StreamSession
 from echoic.types import SAMPLE_RATE, Audio
 from echoic.vad.detector import SpeechDetector

@@ -36,7 +36,8 @@ from echoic.errors import EngineTimeoutError
 from echoic.streaming.client import ClientTranscript
 from echoic.streaming.decoding import DecodeKind, DecodeRequest, DecodeResult, Output
 from echoic.streaming.events import Event
-from echoic.streaming.scheduler import ModelScheduler, Schedulers
+from echoic.streaming.scheduler import ModelScheduler
+from echoic.streaming.schedulers import Schedulers
 from echoic.streaming.session import StreamSession
 from echoic.types import Audio
 

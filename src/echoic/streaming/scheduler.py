@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from echoic.clock import Clock, SystemClock
 from echoic.engines.base import BatchEngine, Engine
 from echoic.errors import EchoicError, EngineError, SupersededError
+from echoic.streaming.batching import final_share, shared_pass
 from echoic.streaming.decoding import DecodeKind, DecodeRequest, DecodeResult
 from echoic.streaming.slots import BACKGROUND, IDLE, PRIORITY, ComputeSlots
 from echoic.types import Transcript
@@ -52,7 +53,6 @@ __all__ = [
     "ComputeSlots",
     "ModelScheduler",
     "SchedulerStats",
-    "Schedulers",
     "WaitObserver",
 ]
 
@@ -267,18 +267,11 @@ class ModelScheduler:
             return self._take_finals(job)
         if request.kind is not DecodeKind.DRAFT or self._batcher is None or self.max_batch < 2:
             return [job]
-        limit = min(self.max_batch, self._batcher.batch_limit(request.options))
-        candidates = [job] + [
-            q for q in self._drafts.values() if q.request.options == request.options
-        ]
-        if limit < 2 or len(candidates) < 2:
-            return [job]
-        samples = [len(c.request.audio) for c in candidates]
-        group = next(g for g in self._batcher.batch_groups(samples, request.options) if 0 in g)
-        batch = [candidates[i] for i in sorted(group)[:limit]]  # the head first, then oldest
-        for queued in batch[1:]:
-            del self._drafts[queued.request.session_id]
-        return batch
+        queued = list(self._drafts.values())
+        joining = shared_pass(request, [q.request for q in queued], self._batcher, self.max_batch)
+        for i in joining:
+            del self._drafts[queued[i].request.session_id]
+        return [job, *(queued[i] for i in joining)]
 
     def _take_finals(self, job: _Job) -> list[_Job]:
         """A final and the finals queued behind it that would share its forward pass (same
@@ -286,19 +279,13 @@ class ModelScheduler:
         queue: the workers not busy with finals take the rest beside it, on the other cores."""
         if self._batcher is None or self.max_final_batch < 2 or not self._finals:
             return [job]
-        options = job.request.options
-        free = max(1, self.workers - self._on_finals)
-        share = -(-(1 + len(self._finals)) // free)  # ceil
-        limit = min(self.max_final_batch, self._batcher.batch_limit(options), share)
-        candidates = [job] + [q for q in self._finals if q.request.options == options]
-        if limit < 2 or len(candidates) < 2:
-            return [job]
-        samples = [len(c.request.audio) for c in candidates]
-        group = next(g for g in self._batcher.batch_groups(samples, options) if 0 in g)
-        batch = [candidates[i] for i in sorted(group)[:limit]]  # the head first, then oldest
-        for queued in batch[1:]:
-            self._finals.remove(queued)
-        return batch
+        queued = list(self._finals)
+        share = final_share(len(queued), self.workers, self._on_finals)
+        limit = min(self.max_final_batch, share)
+        joining = shared_pass(job.request, [q.request for q in queued], self._batcher, limit)
+        for i in joining:
+            self._finals.remove(queued[i])
+        return [job, *(queued[i] for i in joining)]
 
     async def _decode(self, jobs: list[_Job]) -> list[DecodeResult]:
         """Run ``jobs`` as one engine call (several: drafts the engine batches); a failure
@@ -369,65 +356,3 @@ class ModelScheduler:
             started_at=started,
             finished_at=finished,
         )
-
-
-@dataclass(frozen=True)
-class Schedulers:
-    """Where a stream's decodes go: drafts to the fast model, confirmations and finals to the
-    confirming one. In single-model mode both are the same scheduler."""
-
-    draft: ModelScheduler
-    confirm: ModelScheduler
-
-    @classmethod
-    def single(cls, scheduler: ModelScheduler) -> Schedulers:
-        return cls(draft=scheduler, confirm=scheduler)
-
-    @classmethod
-    def of(
-        cls,
-        draft: Engine,
-        confirm: Engine | None = None,
-        *,
-        max_batch: int = DEFAULT_MAX_BATCH,
-        final_headroom: int = DUAL_FINAL_HEADROOM,
-        final_batch: int = 1,
-    ) -> Schedulers:
-        """Fresh schedulers for ``draft`` and ``confirm`` (the same engine when ``None``); two
-        different engines share compute slots, as many as the drafting one runs calls at once,
-        and a final may run beside them over that by ``final_headroom``
-        (:class:`~echoic.streaming.slots.ComputeSlots`). ``max_batch``: drafts one call runs at
-        most (1: one at a time); ``final_batch``: finals likewise."""
-        if confirm is None or confirm is draft:
-            return cls.single(
-                ModelScheduler(draft, max_batch=max_batch, max_final_batch=final_batch)
-            )
-        slots = ComputeSlots(
-            max(1, draft.capabilities.parallel_calls), final_headroom=final_headroom
-        )
-        return cls(
-            draft=ModelScheduler(
-                draft, slots=slots, max_batch=max_batch, max_final_batch=final_batch
-            ),
-            confirm=ModelScheduler(
-                confirm, slots=slots, max_batch=max_batch, max_final_batch=final_batch
-            ),
-        )
-
-    @property
-    def dual(self) -> bool:
-        return self.draft is not self.confirm
-
-    def for_request(self, request: DecodeRequest) -> ModelScheduler:
-        if request.kind is DecodeKind.DRAFT or request.fast:
-            return self.draft
-        return self.confirm
-
-    def cancel(self, session_id: str, request_id: int) -> None:
-        if not self.draft.cancel(session_id, request_id) and self.dual:
-            self.confirm.cancel(session_id, request_id)
-
-    async def aclose(self) -> None:
-        await self.draft.aclose()
-        if self.dual:
-            await self.confirm.aclose()
