@@ -48,11 +48,14 @@ def _turn_vad(
     silence_ms: int | None,
     end_of_sentence_ms: int | None,
     mid_sentence_ms: int | None,
+    min_speech_ms: int | None = None,
 ) -> VadConfig:
-    """The live VAD with the end-of-turn waits given (as a stream's ``vad`` overrides)."""
+    """The live VAD with the end-of-turn waits and the onset given (as a stream's ``vad``
+    overrides)."""
     from echoic.streaming.protocol import VadOverrides
 
     overrides = VadOverrides(
+        min_speech_ms=min_speech_ms,
         silence_ms=silence_ms,
         end_of_sentence_ms=end_of_sentence_ms,
         mid_sentence_ms=mid_sentence_ms,
@@ -108,6 +111,12 @@ def _decode_settings(
     default=None,
     help="Trailing silence that ends an utterance whose words do not tell whether it is over "
     "(alone: the only wait, end of turn by silence alone).",
+)
+@click.option(
+    "--min-speech-ms",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Speech that starts an utterance (default: the live VAD's, 200).",
 )
 @click.option(
     "--end-of-sentence-ms",
@@ -226,6 +235,7 @@ def bench_stream(
     silence_ms: int | None,
     end_of_sentence_ms: int | None,
     mid_sentence_ms: int | None,
+    min_speech_ms: int | None,
     draft_beam: int | None,
     draft_pad: str | None,
     final_beam: int | None,
@@ -302,7 +312,9 @@ def bench_stream(
         stream=replace(
             defaults,
             skip_confirm_logprob=skip_confirm_logprob,
-            vad=_turn_vad(defaults.vad, silence_ms, end_of_sentence_ms, mid_sentence_ms),
+            vad=_turn_vad(
+                defaults.vad, silence_ms, end_of_sentence_ms, mid_sentence_ms, min_speech_ms
+            ),
             diarization=diarize,
             confirm_word_timestamps=confirm_words,
         ),
