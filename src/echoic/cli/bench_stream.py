@@ -116,7 +116,7 @@ def _decode_settings(
     "--min-speech-ms",
     type=click.IntRange(min=0),
     default=None,
-    help="Speech that starts an utterance (default: the live VAD's, 200).",
+    help="Speech that starts an utterance (default: the live VAD's, 100).",
 )
 @click.option(
     "--end-of-sentence-ms",
