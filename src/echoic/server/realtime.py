@@ -23,14 +23,14 @@ import json
 import time
 from collections.abc import MutableMapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from echoic.audio.pcm import pcm_to_float32
-from echoic.errors import EchoicError, InvalidRequestError, RateLimitedError, UnauthorizedError
+from echoic.errors import EchoicError, RateLimitedError, UnauthorizedError
 from echoic.server.frames import plan_stream, read_frames
 from echoic.server.realtime_events import (
     RealtimeError,
@@ -41,6 +41,7 @@ from echoic.server.realtime_events import (
     parse_event,
 )
 from echoic.server.realtime_items import Translator
+from echoic.server.realtime_session import start_message, stream_changes, with_session
 from echoic.server.ws import (
     CLOSE_GOING_AWAY,
     CLOSE_NORMAL,
@@ -53,7 +54,6 @@ from echoic.server.ws import (
 from echoic.streaming.config import StreamConfig
 from echoic.streaming.events import Event
 from echoic.streaming.live import LiveStream
-from echoic.streaming.protocol import StartMessage, VadOverrides
 from echoic.streaming.runner import Control, StreamAborted
 from echoic.streaming.schedulers import Schedulers
 
@@ -64,8 +64,6 @@ KEY_SUBPROTOCOL = "openai-insecure-api-key."
 PIECE_MS = 100  # a large append is fed in pieces of this much audio, paced by the queue
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less audio than this
 DRAIN_TIMEOUT_S = 30.0
-#: echoic's own choices, as query parameters (OpenAI clients pass them with ``extra_query``).
-ECHOIC_QUERY = ("mode", "confirm_model", "stt_mode", "skip_confirm_logprob")
 
 
 @router.websocket("/v1/realtime")
@@ -183,7 +181,7 @@ class RealtimeConnection:
                 )
             )
             return
-        if self.stream is not None and _stream_changes(self.session, session):
+        if self.stream is not None and stream_changes(self.session, session):
             # Audio so far keeps the configuration it was sent under; the next append opens a
             # stream with the new one.
             await self._end_stream()
@@ -277,38 +275,12 @@ class RealtimeConnection:
 
     async def _prepare(self, session: SessionConfig) -> _Prepared:
         """What ``ws.Connection._open`` does for ``/v1/listen``, from a session configuration."""
+        start = start_message(session, self.ws.query_params)
         settings = self.deps.settings
-        turn = session.turn_detection
-        fields: dict[str, Any] = {
-            k: v for k, v in self.ws.query_params.items() if k in ECHOIC_QUERY
-        }
-        vad = None
-        if turn is not None and (turn.threshold or turn.silence_duration_ms):
-            vad = VadOverrides(threshold=turn.threshold, silence_ms=turn.silence_duration_ms)
-        try:
-            start = StartMessage.model_validate(
-                {
-                    **fields,
-                    "sample_rate": session.sample_rate,
-                    "language": session.language,
-                    "model": session.model,
-                    "vad": vad,
-                }
-            )
-        except ValueError as exc:
-            raise InvalidRequestError(f"invalid session: {exc}") from exc
         plan = await plan_stream(
             start, settings=settings, providers=self.deps.providers, hub=self.deps.hub
         )
-        config = plan.config
-        if turn is not None and turn.prefix_padding_ms is not None:
-            config = replace(config, vad=replace(config.vad, pre_roll_ms=turn.prefix_padding_ms))
-        if session.prompt:
-            config = replace(
-                config,
-                draft_options=replace(config.draft_options, prompt=session.prompt),
-                final_options=replace(config.final_options, prompt=session.prompt),
-            )
+        config = with_session(plan.config, session)
         return _Prepared(
             session=session,
             schedulers=plan.schedulers,
@@ -402,15 +374,6 @@ class RealtimeConnection:
         self._closed = True
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
             await self.ws.close(code)
-
-
-def _stream_changes(old: SessionConfig, new: SessionConfig) -> bool:
-    """Whether audio after the update needs a new stream (not for noise reduction, include)."""
-    return replace_unchanged(old) != replace_unchanged(new)
-
-
-def replace_unchanged(config: SessionConfig) -> SessionConfig:
-    return config.replace(noise_reduction=None, include=())
 
 
 def _token(headers: Any, subprotocols: list[str]) -> str | None:
