@@ -131,21 +131,22 @@ def decode_windows(
     decoded = [window.result(result) for window, result in zip(windows, results, strict=True)]
     if not options.word_timestamps:
         return decoded
+    items = _items(encoder_output)
     return [
-        _with_words(model, window.tokenizer, _item(encoder_output, i), result, n_frames)
-        for i, (window, result, (_, n_frames)) in enumerate(
-            zip(windows, decoded, framed, strict=True)
-        )
+        _with_words(model, window.tokenizer, item, result, n_frames)
+        for item, window, result, (_, n_frames) in zip(items, windows, decoded, framed, strict=True)
     ]
 
 
-def _item(encoder_output: Any, index: int) -> Any:
-    """One window's encoder output out of a batch's (CTranslate2 storage has no slicing)."""
+def _items(encoder_output: Any) -> list[Any]:
+    """Each window's encoder output out of a batch's (CTranslate2 storage has no slicing): the
+    batch is copied to host memory once, then split."""
     import ctranslate2
 
     if encoder_output.device != "cpu":
         encoder_output = encoder_output.to_device(ctranslate2.Device.cpu)
-    return ctranslate2.StorageView.from_array(np.array(encoder_output)[index : index + 1])
+    batch = np.array(encoder_output)
+    return [ctranslate2.StorageView.from_array(batch[i : i + 1]) for i in range(len(batch))]
 
 
 def _with_words(
