@@ -8,9 +8,11 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from echoic.browser.pack import model_dir, runtime_dir, write_manifest
+from echoic.browser.pack import CONVERSION, model_dir, runtime_dir, write_manifest
+from echoic.cli import cli
 from echoic.server.web import CONTENT_SECURITY_POLICY
 from tests.server_kit import make_app, metric
 
@@ -30,7 +32,7 @@ DOWNLOADS = "echoic_browser_downloads_total"
 def install_pack(models_dir: Path) -> None:
     """A small pack with the layout and manifests ``echoic models install --browser`` writes."""
     for directory, files, fields in (
-        (model_dir(models_dir), FILES, {"model": "tiny.en"}),
+        (model_dir(models_dir), FILES, {"model": "tiny.en", "conversion": CONVERSION}),
         (runtime_dir(models_dir), RUNTIME, {"package": "onnxruntime-web", "version": "1.2.3"}),
     ):
         directory.mkdir(parents=True)
@@ -153,6 +155,29 @@ def test_a_damaged_pack_is_reported_not_served(tmp_path: Path) -> None:
     assert config["enabled"] is False
     assert "damaged" in config["reason"]
     assert response.status_code == 404
+
+
+def test_a_pack_of_an_older_conversion_is_not_served_and_the_page_is_told_to_reinstall(
+    tmp_path: Path,
+) -> None:
+    install_pack(tmp_path / "models")
+    write_manifest(
+        model_dir(tmp_path / "models"), {"model": "tiny.en", "conversion": CONVERSION - 1}
+    )
+    with TestClient(make_app(tmp_path, models_dir=tmp_path / "models")) as client:
+        config = client.get("/v1/browser").json()
+        response = client.get("/browser/models/tiny.en/config.json")
+    assert config["enabled"] is False
+    assert f"conversion {CONVERSION - 1}" in config["reason"]
+    assert "echoic models install tiny.en --browser" in config["reason"]
+    assert response.status_code == 404
+    listed = CliRunner().invoke(
+        cli,
+        ["models", "list"],
+        env={"ECHOIC_MODELS_DIR": str(tmp_path / "models"), "COLUMNS": "250"},
+    )
+    assert listed.exit_code == 0, listed.output
+    assert "needs echoic models install tiny.en --browser" in " ".join(listed.output.split())
 
 
 def test_turned_off_on_the_server_no_page_transcribes(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from echoic.browser.pack import (
+    CONVERSION,
     install_hint,
     load_pack,
     model_dir,
@@ -28,7 +29,7 @@ def _install(models_dir: Path) -> None:
     (mdir / "encoder.onnx").write_bytes(b"enc")
     (mdir / "config.json").write_text("{}")
     (rdir / "ort.wasm.min.mjs").write_text("export {}")
-    write_manifest(mdir, {"model": "tiny.en"})
+    write_manifest(mdir, {"model": "tiny.en", "conversion": CONVERSION})
     write_manifest(rdir, {"package": "onnxruntime-web", "version": "1.2.3"})
 
 
@@ -84,6 +85,17 @@ def test_a_damaged_model_manifest_is_a_clear_error(
     _install(tmp_path)
     damage(model_dir(tmp_path))
     with pytest.raises(ModelCorruptError, match=why) as caught:
+        load_pack(tmp_path)
+    assert install_hint() in caught.value.message
+
+
+@pytest.mark.parametrize("fields", [{}, {"conversion": CONVERSION - 1}, {"conversion": "4"}])
+def test_a_model_of_another_conversion_revision_is_refused(
+    tmp_path: Path, fields: dict[str, object]
+) -> None:
+    _install(tmp_path)
+    write_manifest(model_dir(tmp_path), {"model": "tiny.en", **fields})
+    with pytest.raises(ModelCorruptError, match=f"needs conversion {CONVERSION}") as caught:
         load_pack(tmp_path)
     assert install_hint() in caught.value.message
 

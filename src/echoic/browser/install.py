@@ -22,6 +22,7 @@ from echoic.browser.graph_decoder import build_decoder
 from echoic.browser.graph_encoder import build_encoder
 from echoic.browser.pack import (
     BROWSER_DIR,
+    CONVERSION,
     MODEL,
     RUNTIME_DIR,
     BrowserPack,
@@ -36,8 +37,6 @@ from echoic.browser.vocab import alignment_heads, browser_config, token_table
 from echoic.engines.models import CATALOG, MANIFEST, Log, install_model, staged
 from echoic.errors import ModelCorruptError, ModelInstallError, ModelNotFoundError
 
-#: Bumped whenever the graphs or the decode contract change, so installed packs are rebuilt.
-CONVERSION = 4  # 4: the decoder steps a batch of hypotheses (beam search)
 TARBALL_CACHE = ".downloads"
 
 

@@ -20,6 +20,9 @@ from echoic.errors import ModelCorruptError
 BROWSER_DIR = "browser"
 RUNTIME_DIR = "runtime"
 MODEL = "tiny.en"  # the one model converted for the browser
+#: Bumped whenever the graphs or the decode contract change: an install rebuilds an older pack,
+#: and the server serves none made by another revision (the page's code expects this one).
+CONVERSION = 4  # 4: the decoder steps a batch of hypotheses (beam search)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ def load_pack(models_dir: Path, model: str = MODEL) -> BrowserPack | None:
     """The installed pack read from its manifests; ``None`` when either part is missing.
 
     Raises :class:`ModelCorruptError` (naming the reinstall command) when a manifest is present
-    but unreadable, or names a file that is not there or has another size.
+    but unreadable, names a file that is not there or has another size, or the model is of
+    another conversion revision than :data:`CONVERSION` (an upgrade without a reinstall).
     """
     mdir, rdir = model_dir(models_dir, model), runtime_dir(models_dir)
     if not (mdir / MANIFEST).is_file() or not (rdir / MANIFEST).is_file():
@@ -66,12 +70,19 @@ def load_pack(models_dir: Path, model: str = MODEL) -> BrowserPack | None:
     version = runtime_manifest.get("version")
     if not isinstance(version, str):
         raise _damaged(rdir, "it names no runtime version")
-    return BrowserPack(
+    pack = BrowserPack(
         model=model,
         model_files=_files(mdir, model_manifest),
         runtime_files=_files(rdir, runtime_manifest),
         runtime_version=version,
     )
+    conversion = model_manifest.get("conversion")
+    if conversion != CONVERSION:
+        raise ModelCorruptError(
+            f"the browser model at {mdir} is conversion {conversion}, made by another echoic; "
+            f"this one's page needs conversion {CONVERSION}; run: {install_hint()}"
+        )
+    return pack
 
 
 def verify_pack(models_dir: Path, model: str = MODEL) -> BrowserPack:

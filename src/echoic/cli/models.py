@@ -18,6 +18,7 @@ from echoic.engines.models import (
     resolve_model,
     verify_installed,
 )
+from echoic.errors import ModelCorruptError
 
 
 @cli.group()
@@ -49,10 +50,14 @@ def models_list(ctx: click.Context) -> None:
         f"{encoder.size / 1e6:.0f} MB",
         encoder.description,
     )
-    pack = browser_pack.load_pack(settings.models_dir)
+    try:
+        pack = browser_pack.load_pack(settings.models_dir)
+        state = "yes" if pack is not None else "no"
+    except ModelCorruptError:  # damaged, or converted by another echoic
+        pack, state = None, f"needs {browser_pack.install_hint()}"
     table.add_row(
         f"{browser_pack.MODEL} --browser",
-        "yes" if pack is not None else "no",
+        state,
         "converted to ONNX at install; onnxruntime-web from npm",
         f"{sum(f.size for f in (*pack.model_files, *pack.runtime_files)) / 1e6:.0f} MB"
         if pack is not None
