@@ -28,7 +28,7 @@ import pytest
 from echoic.audio.decode import decode_audio
 from echoic.bench.manifest import load_manifest
 from echoic.bench.text import corpus_wer
-from echoic.browser.decode import ReferenceDecoder
+from echoic.browser.decode import ReferenceDecoder, detokenize
 from echoic.browser.pack import install_hint, load_pack, model_dir
 from echoic.engines.faster_whisper import DeviceConfig, FasterWhisperEngine
 from echoic.engines.models import resolve_model
@@ -122,6 +122,37 @@ def test_the_onnx_models_beam_search_transcribes_as_ctranslate2s_does(
     assert abs(onnx_wer - ct2_wer) <= MAX_WER_GAP
 
 
+def noises() -> dict[str, np.ndarray]:
+    """Sounds that are not speech, each of which tiny.en decodes into some text."""
+    rng = np.random.default_rng(7)
+    click = np.zeros(16000)
+    click[8000:8100] = 0.8
+    return {
+        "white noise at -30 dBFS": 0.03 * rng.standard_normal(32000),
+        "a 440 Hz tone": 0.2 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000),
+        "a click": click,
+    }
+
+
+@pytest.mark.parametrize("beam_size", [1, 5])
+def test_noise_is_no_speech_to_the_onnx_model_as_to_ctranslate2(
+    browser_model: ReferenceDecoder, ct2_float32: FasterWhisperEngine, beam_size: int
+) -> None:
+    """Whisper's no-speech rule, which the server's windows apply, empties the browser model's
+    text of noise too, on the same two signals: the no-speech probabilities are CTranslate2's."""
+    options = replace(GREEDY, beam_size=beam_size)
+    undropped = []
+    for name, sound in noises().items():
+        audio = sound.astype(np.float32)
+        decoded = browser_model.transcribe(audio, beam_size=beam_size, word_timestamps=True)
+        assert ct2_float32.transcribe_sync(audio, options).text == "", name
+        assert (decoded.text, decoded.words) == ("", ()), (name, decoded)
+        assert decoded.no_speech_prob > 0.6, (name, decoded)
+        assert decoded.avg_logprob < -1.0, (name, decoded)
+        undropped.append(detokenize(browser_model.tokens, decoded.tokens).strip())
+    assert all(undropped), undropped  # without the rule each would have been a line of text
+
+
 #: Short, mid and long clips of the dev set, and one that loops until the token cap.
 NODE_CLIPS = ("ls-1688-142285-0002", "ls-1688-142285-0003", "ls-1688-142285-0001")
 NODE_SCRIPT = Path(__file__).parents[1] / "node" / "whisper_check.mjs"
@@ -159,6 +190,15 @@ def test_whisper_js_in_node_matches_the_python_decoder_token_for_token(
         expected[str(clip)] = browser_model.transcribe(
             audio, word_timestamps=True, beam_size=beam_size
         )
+    # Noise, whose text the no-speech rule empties (whisper.js must apply it as Python does).
+    noise = tmp_path / "noise.f32"
+    noise_audio = noises()["white noise at -30 dBFS"].astype("<f4")
+    noise_audio.tofile(noise)
+    clips.append(str(noise))
+    expected[str(noise)] = browser_model.transcribe(
+        noise_audio, word_timestamps=True, beam_size=beam_size
+    )
+    assert expected[str(noise)].text == ""
     pack = load_pack(models_dir)
     assert pack is not None
     runtime = pack.runtime_files[0].path.parent
@@ -182,6 +222,8 @@ def test_whisper_js_in_node_matches_the_python_decoder_token_for_token(
         )
         assert tuple(result["tokens"]) == reference.tokens
         assert result["text"] == reference.text
+        assert abs(result["noSpeechProb"] - reference.no_speech_prob) <= 1e-4
+        assert abs(result["avgLogprob"] - reference.avg_logprob) <= 1e-4
         assert [w["word"] for w in result["words"]] == [w.word for w in reference.words]
         for word, twin in zip(result["words"], reference.words, strict=True):
             # One encoder position (20 ms) either way: WebAssembly's float arithmetic may

@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from echoic.browser.ct2 import parse_ct2
-from echoic.browser.decode import detokenize, max_new_tokens, next_token, padded_samples
+from echoic.browser.decode import detokenize, max_new_tokens, next_token, padded_samples, silent
 from echoic.browser.frontend import log_mel, mel_filters
 from echoic.browser.graph import Graph
 from echoic.browser.graph_decoder import build_decoder
@@ -177,6 +177,8 @@ _CONFIG: dict[str, Any] = {
     "token_margin": 8,
     "suppress_tokens": [1],
     "suppress_blank": [2, 3],
+    "no_speech_threshold": 0.6,
+    "logprob_threshold": -1.0,
 }
 
 
@@ -205,3 +207,20 @@ def test_suppressed_tokens_are_never_picked_and_blank_not_first() -> None:
     assert next_token(logits, 0, _CONFIG) == 4
     assert next_token(logits, 1, _CONFIG) == 2
     assert logits[1] == 9.0  # the caller's logits are left alone
+
+
+@pytest.mark.parametrize(
+    ("no_speech_prob", "avg_logprob", "dropped"),
+    [
+        (0.9, -2.0, True),  # white noise decoded as "I'm going to go to the ground."
+        (0.9, -0.5, False),  # confidently decoded: speech after all
+        (0.3, -2.0, False),  # unsure text of likely speech is kept
+        (0.6, -2.0, False),  # both bounds are strict, as Whisper's
+        (0.9, -1.0, False),
+        (0.61, -1.01, True),
+    ],
+)
+def test_the_no_speech_rule_needs_both_signals(
+    no_speech_prob: float, avg_logprob: float, dropped: bool
+) -> None:
+    assert silent(no_speech_prob, avg_logprob, _CONFIG) is dropped

@@ -33,8 +33,11 @@ Graph contract (shared by the Python and JavaScript decoders):
   beams is the caller's gather on the cache's axis 1. Greedy decoding is ``B = 1``.
 
 ``whisper.js``'s ``transcribe(samples, {maxTokens, wordTimestamps, beamSize})`` answers
-``{text, tokens, encodeMs, decodeMs, words}``; ``words`` (``[{word, start, end, probability}]``,
-seconds) is empty unless ``wordTimestamps`` is set (one more decoder call and the alignment, a
-few ms). ``beamSize`` (default 1, greedy) > 1 runs :mod:`echoic.browser.beam`'s search, as the
-page does for finals with ``config.json``'s ``final_beam_size`` (5).
+``{text, tokens, encodeMs, decodeMs, words, noSpeechProb, avgLogprob}``; ``words``
+(``[{word, start, end, probability}]``, seconds) is empty unless ``wordTimestamps`` is set (one
+more decoder call and the alignment, a few ms). ``beamSize`` (default 1, greedy) > 1 runs
+:mod:`echoic.browser.beam`'s search, as the page does for finals with ``config.json``'s
+``final_beam_size`` (5). Conversion 5: ``config.json`` names the no-speech token and Whisper's
+two thresholds, and ``text`` is empty for a window the rule finds silent (a cough, a door), as
+the server's windows are.
 """

@@ -6,8 +6,12 @@ audio (at most 30 s) is followed by ``pad_seconds`` of silence, rounded up to wh
 positions; the prompt is the start sequence plus ``<|notimestamps|>``; the suppressed tokens
 are masked at every step and the blank and end tokens at the first; at most
 ``token_margin + ⌈tokens_per_second · duration⌉`` (≤ ``max_tokens``) tokens are generated;
-the text is the tokens' bytes as UTF-8 with a trailing decoder loop cut off. Temperature
-fallback and prompts are left out.
+the text is the tokens' bytes as UTF-8 with a trailing decoder loop cut off. Whisper's
+no-speech rule drops the text of a window that is probably not speech (:func:`silent`): the
+probability of the no-speech token after ``<|startoftranscript|>`` (fed alone first, so its
+logits are the graph's output) above ``no_speech_threshold`` and the tokens' mean
+log-probability below ``logprob_threshold``, as the server's windows do. Temperature fallback
+and prompts are left out.
 """
 
 from __future__ import annotations
@@ -34,6 +38,17 @@ class Decoded:
     encode_ms: float
     decode_ms: float
     words: tuple[TimedWord, ...] = ()
+    #: p(no-speech token) after ``<|startoftranscript|>``
+    no_speech_prob: float = 0.0
+    #: the tokens' log-probabilities, the end token's included, over their count plus one
+    avg_logprob: float = 0.0
+
+
+def silent(no_speech_prob: float, avg_logprob: float, config: dict[str, Any]) -> bool:
+    """Whisper's no-speech rule: probably no speech, and the text not confidently decoded."""
+    return bool(
+        no_speech_prob > config["no_speech_threshold"] and avg_logprob < config["logprob_threshold"]
+    )
 
 
 def padded_samples(n_samples: int, config: dict[str, Any]) -> int:
@@ -69,6 +84,13 @@ def next_token(logits: npt.NDArray[np.float32], step: int, config: dict[str, Any
         scores[config["suppress_blank"]] = -np.inf
     best: int = scores.argmax().item()
     return best
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Start:
+    no_speech_prob: float
+    self_kv: npt.NDArray[np.float32]
+    rows: list[npt.NDArray[np.float32]]
 
 
 class ReferenceDecoder:
@@ -108,17 +130,23 @@ class ReferenceDecoder:
         limit = max_new_tokens(len(samples), config)
         if max_tokens is not None:
             limit = min(limit, max_tokens)
+        start = self._start(cross_kv)
         if beam_size > 1:
-            out, probs = self._beam(cross_kv, limit, beam_size)
+            out, probs, logprob = self._beam(cross_kv, start, limit, beam_size)
             rows: list[npt.NDArray[np.float32]] = []
             cache = self._empty_cache()
             unfed = [*config["sot_sequence"], config["no_timestamps"], *out, config["eot"]]
         else:
-            out, probs, rows, unfed, cache = self._greedy(cross_kv, limit, word_timestamps)
+            out, probs, logprob, rows, unfed, cache = self._greedy(
+                cross_kv, start, limit, word_timestamps
+            )
         done = time.perf_counter()
+        avg_logprob = logprob / (len(out) + 1)
         text = trim_repetition(detokenize(self.tokens, out))
+        if silent(start.no_speech_prob, avg_logprob, config):
+            text = ""
         words: tuple[TimedWord, ...] = ()
-        if word_timestamps and out:
+        if word_timestamps and text:
             # Whisper standardises the weights over every row, <|endoftext|>'s included. A
             # beam's rows come from one call over the whole winning sequence.
             _, _, *alignment = self._decoder.run(
@@ -134,26 +162,49 @@ class ReferenceDecoder:
             encode_ms=(encoded - started) * 1000,
             decode_ms=(done - encoded) * 1000,
             words=words,
+            no_speech_prob=start.no_speech_prob,
+            avg_logprob=avg_logprob,
         )
 
     def _empty_cache(self, batch: int = 1) -> npt.NDArray[np.float32]:
         shape = (2 * self.config["n_layers"], batch, 0, self.config["d_model"])
         return np.zeros(shape, dtype=np.float32)
 
+    def _start(self, cross_kv: npt.NDArray[np.float32]) -> _Start:
+        """``<|startoftranscript|>`` alone: the no-speech probability under its logits, and the
+        cache the rest of the prompt continues from."""
+        sot = self.config["sot_sequence"][:1]
+        logits, self_kv, *alignment = self._decoder.run(
+            None, {"tokens": np.array([sot]), "self_kv": self._empty_cache(), "cross_kv": cross_kv}
+        )
+        return _Start(
+            no_speech_prob=_probability(logits[0], self.config["no_speech"]),
+            self_kv=self_kv,
+            rows=[a[0] for a in alignment],
+        )
+
     def _greedy(
-        self, cross_kv: npt.NDArray[np.float32], limit: int, alignment_wanted: bool
+        self, cross_kv: npt.NDArray[np.float32], start: _Start, limit: int, alignment_wanted: bool
     ) -> tuple[
-        list[int], list[float], list[npt.NDArray[np.float32]], list[int], npt.NDArray[np.float32]
+        list[int],
+        list[float],
+        float,
+        list[npt.NDArray[np.float32]],
+        list[int],
+        npt.NDArray[np.float32],
     ]:
-        """The tokens, their probabilities, the alignment rows of each call, the tokens whose
-        rows are missing when the loop ends and the cache they follow."""
+        """The tokens, their probabilities, their log-probabilities' sum (the end token's too),
+        the alignment rows of each call, the tokens whose rows are missing when the loop ends
+        and the cache they follow."""
         config = self.config
         eot = config["eot"]
-        self_kv = self._empty_cache()
-        step_tokens = [*config["sot_sequence"], config["no_timestamps"]]
-        rows: list[npt.NDArray[np.float32]] = []  # alignment heads' weights, per token fed
+        self_kv = start.self_kv
+        step_tokens = [*config["sot_sequence"][1:], config["no_timestamps"]]
+        # alignment heads' weights, per token fed
+        rows: list[npt.NDArray[np.float32]] = list(start.rows) if alignment_wanted else []
         out: list[int] = []
         probs: list[float] = []
+        logprob = 0.0
         unfed = [eot]
         for step in range(limit):
             logits, self_kv, *alignment = self._decoder.run(
@@ -163,6 +214,7 @@ class ReferenceDecoder:
             if alignment_wanted:
                 rows += [a[0] for a in alignment]
             token = next_token(logits[0], step, config)
+            logprob += math.log(max(_probability(logits[0], token), 1e-300))
             if token == eot:
                 unfed = [eot]
                 break
@@ -170,19 +222,19 @@ class ReferenceDecoder:
             probs.append(_probability(logits[0], token))
             step_tokens = [token]
             unfed = [token, eot]
-        return out, probs, rows, unfed, self_kv
+        return out, probs, logprob, rows, unfed, self_kv
 
     def _beam(
-        self, cross_kv: npt.NDArray[np.float32], limit: int, beam_size: int
-    ) -> tuple[list[int], list[float]]:
+        self, cross_kv: npt.NDArray[np.float32], start: _Start, limit: int, beam_size: int
+    ) -> tuple[list[int], list[float], float]:
         config = self.config
-        cache = [self._empty_cache()]
+        cache = [start.self_kv]
 
         def next_logits(
             alive: list[Hypothesis], parents: list[int] | None
         ) -> npt.NDArray[np.float32]:
             if parents is None:
-                tokens = np.array([[*config["sot_sequence"], config["no_timestamps"]]])
+                tokens = np.array([[*config["sot_sequence"][1:], config["no_timestamps"]]])
             else:
                 cache[0] = np.take(cache[0], parents, axis=1)
                 tokens = np.array([[h.tokens[-1]] for h in alive])
@@ -193,8 +245,8 @@ class ReferenceDecoder:
 
         winner = search(next_logits, limit=limit, beam_size=beam_size, config=config)
         if winner is None:  # limit 0
-            return [], []
-        return list(winner.tokens), list(winner.probs)
+            return [], [], 0.0
+        return list(winner.tokens), list(winner.probs), winner.logprob
 
 
 def _probability(logits: npt.NDArray[np.float32], token: int) -> float:

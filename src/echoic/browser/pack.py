@@ -22,7 +22,7 @@ RUNTIME_DIR = "runtime"
 MODEL = "tiny.en"  # the one model converted for the browser
 #: Bumped whenever the graphs or the decode contract change: an install rebuilds an older pack,
 #: and the server serves none made by another revision (the page's code expects this one).
-CONVERSION = 4  # 4: the decoder steps a batch of hypotheses (beam search)
+CONVERSION = 5  # 4: the decoder steps a batch of hypotheses (beam search); 5: no-speech rule
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from echoic.browser.ct2 import Checkpoint
+from echoic.engines.window import LOGPROB_THRESHOLD, NO_SPEECH_THRESHOLD
 
 SAMPLE_RATE = 16000
 PAD_S = 2.0  # silence after the speech in the encoder input: echoic's live default (window.py)
@@ -100,6 +101,10 @@ def browser_config(model: str, ckpt: Checkpoint, model_dir: Path) -> dict[str, A
         "sot_sequence": [special["<|startoftranscript|>"]],
         "eot": special["<|endoftext|>"],
         "no_timestamps": special["<|notimestamps|>"],
+        # Whisper's no-speech rule, as the server's windows apply it (engines/window.py).
+        "no_speech": special.get("<|nospeech|>", special.get("<|nocaptions|>")),
+        "no_speech_threshold": NO_SPEECH_THRESHOLD,
+        "logprob_threshold": LOGPROB_THRESHOLD,
         "suppress_tokens": suppressed_tokens(model_dir),
         "suppress_blank": [int(t) for t in ct2_config["suppress_ids_begin"]],
         "max_tokens": MAX_TOKENS,

@@ -12,6 +12,10 @@
 // decoder loop cut off. With {beamSize: n > 1} the tokens come from beam.js's search (the
 // page's finals; drafts stay greedy). With {wordTimestamps: true} the result also has `words`
 // ([{word, start, end, probability}], seconds from the start of `samples`; see words.js).
+// Whisper's no-speech rule empties the text of a window that is probably not speech (a cough,
+// a door): p(no-speech token) after <|startoftranscript|> (fed alone first, so its logits are
+// the graph's output) above config.no_speech_threshold and the tokens' mean log-probability
+// (the end token's included, over their count plus one) below config.logprob_threshold.
 
 import { alignWords } from "./words.js";
 import { beamStep, bestHypothesis, gatherRows } from "./beam.js";
@@ -119,6 +123,22 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
     return decoderSession.run(feeds, fetches);
   }
 
+  // <|startoftranscript|> alone: the no-speech probability under its logits, and the cache
+  // (and alignment rows) the rest of the prompt continues from.
+  async function start(crossKv, withAlignment) {
+    const result = await step(config.sot_sequence.slice(0, 1), emptyCache(), crossKv, withAlignment);
+    const noSpeechProb = probability(result.logits.data, config.no_speech);
+    return { noSpeechProb, selfKv: result.new_self_kv, rows: result.alignment ? [result.alignment] : [] };
+  }
+
+  // The result, its text emptied where the no-speech rule finds the window silent.
+  function answer(out, logprob, first, timing) {
+    const avgLogprob = logprob / (out.length + 1);
+    const silent = first.noSpeechProb > config.no_speech_threshold && avgLogprob < config.logprob_threshold;
+    const text = silent ? "" : trimRepetition(detokenize(tokens, out));
+    return { text, tokens: out, ...timing, words: [], noSpeechProb: first.noSpeechProb, avgLogprob };
+  }
+
   async function transcribe(samples, { maxTokens, wordTimestamps = false, beamSize = 1 } = {}) {
     const speech = samples.subarray(0, config.max_seconds * config.sample_rate);
     const audio = new Float32Array(paddedSamples(speech.length, config));
@@ -131,24 +151,26 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
     const encodedAt = now();
     let limit = maxNewTokens(speech.length, config);
     if (maxTokens !== undefined) limit = Math.min(limit, maxTokens);
+    const first = await start(crossKv, wordTimestamps && beamSize === 1);
+    const timing = (done) => ({ encodeMs: encodedAt - started, decodeMs: done - encodedAt });
+    const wordCount = (text) => text.split(/\s+/).filter(Boolean).length;
     if (beamSize > 1) {
-      const { out, probs } = await beam(crossKv, limit, beamSize);
-      const done = now();
-      const text = trimRepetition(detokenize(tokens, out));
-      let words = [];
-      if (wordTimestamps && out.length > 0) {
+      const { out, probs, logprob } = await beam(crossKv, first, limit, beamSize);
+      const result = answer(out, logprob, first, timing(now()));
+      if (wordTimestamps && result.text) {
         // One call over the whole winning sequence gives every row, <|endoftext|>'s included.
         const all = [...prompt, ...out, config.eot];
         const rows = [(await step(all, emptyCache(), crossKv, true)).alignment];
-        words = alignRows(rows, out, probs, speech.length).slice(0, text.split(/\s+/).filter(Boolean).length);
+        result.words = alignRows(rows, out, probs, speech.length).slice(0, wordCount(result.text));
       }
-      return { text, tokens: out, encodeMs: encodedAt - started, decodeMs: done - encodedAt, words };
+      return result;
     }
-    let selfKv = emptyCache();
-    let stepTokens = prompt;
+    let selfKv = first.selfKv;
+    let stepTokens = prompt.slice(1);
     const out = [];
     const probs = [];
-    const rows = []; // the alignment heads' weights of each call, when words are wanted
+    let logprob = 0; // the chosen tokens' log-probabilities under the unmasked logits
+    const rows = [...first.rows]; // the alignment heads' weights of each call, when words are wanted
     let unfed = [config.eot]; // whose rows are missing when the loop ends
     for (let n = 0; n < limit; n++) {
       const result = await step(stepTokens, selfKv, crossKv, wordTimestamps);
@@ -156,29 +178,29 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
       if (wordTimestamps && result.alignment) rows.push(result.alignment);
       const logits = result.logits.data;
       const token = nextToken(logits, n, suppressed, suppressedFirst);
+      const p = probability(logits, token);
+      logprob += Math.log(Math.max(p, 1e-300));
       if (token === config.eot) {
         unfed = [config.eot];
         break;
       }
       out.push(token);
-      if (wordTimestamps) probs.push(probability(logits, token));
+      if (wordTimestamps) probs.push(p);
       stepTokens = [token];
       unfed = [token, config.eot];
     }
-    const done = now();
-    const text = trimRepetition(detokenize(tokens, out));
-    let words = [];
-    if (wordTimestamps && out.length > 0 && rows.length > 0) {
+    const result = answer(out, logprob, first, timing(now()));
+    if (wordTimestamps && result.text && rows.length > 0) {
       // Whisper standardises the weights over every row, <|endoftext|>'s included.
       rows.push((await step(unfed, selfKv, crossKv, true)).alignment);
-      words = alignRows(rows, out, probs, speech.length).slice(0, text.split(/\s+/).filter(Boolean).length);
+      result.words = alignRows(rows, out, probs, speech.length).slice(0, wordCount(result.text));
     }
-    return { text, tokens: out, encodeMs: encodedAt - started, decodeMs: done - encodedAt, words };
+    return result;
   }
 
-  async function beam(crossKv, limit, beamSize) {
-    let selfKv = emptyCache();
-    let stepTokens = prompt;
+  async function beam(crossKv, first, limit, beamSize) {
+    let selfKv = first.selfKv;
+    let stepTokens = prompt.slice(1);
     let alive = [{ tokens: [], logprob: 0, probs: [] }];
     let finished = [];
     for (let n = 0; n < limit; n++) {
@@ -200,9 +222,9 @@ export async function createWhisper(ort, { config, tokens, encoder, decoder, exe
       selfKv = new ort.Tensor("float32", gatherRows(cache.data, dims, state.parents), cacheShape(dims[2], alive.length));
       stepTokens = alive.map((h) => h.tokens[h.tokens.length - 1]);
     }
-    if (finished.length === 0) return { out: [], probs: [] };
+    if (finished.length === 0) return { out: [], probs: [], logprob: 0 };
     const winner = bestHypothesis(finished);
-    return { out: winner.tokens, probs: winner.probs };
+    return { out: winner.tokens, probs: winner.probs, logprob: winner.logprob };
   }
 
   // Joins the calls' [1, heads, n, positions] weights along n and aligns the words.
