@@ -137,8 +137,12 @@ def test_aligned_words_match_the_decoders_own_word_timings(tiny: Any, shared_dir
     assert aligned.words is not None
     reference = [w for w in timed.words or () if w.start < segment.end]
     assert [w.word for w in aligned.words] == [w.word for w in reference]
-    for got, want in zip(aligned.words, reference, strict=True):
-        assert (
-            abs(got.start + segment.start - want.start) < 0.1
-        )  # a few 20 ms frames: another window
-        assert abs(got.end + segment.start - want.end) < 0.1
+    # A few 20 ms frames apart (another window), but one word in ten may be further: Whisper's
+    # alignment can squeeze a short word after a pause into a frame or two, in either pass
+    # ("my" of "And so, my fellow": 1.18-1.40 s aligned, 1.38-1.42 s decoded, on one CPU).
+    offsets = [
+        max(abs(got.start + segment.start - want.start), abs(got.end + segment.start - want.end))
+        for got, want in zip(aligned.words, reference, strict=True)
+    ]
+    assert max(offsets) < 0.3, offsets
+    assert sum(offset >= 0.1 for offset in offsets) <= len(offsets) // 10, offsets
