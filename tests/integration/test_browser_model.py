@@ -139,7 +139,7 @@ def test_noise_is_no_speech_to_the_onnx_model_as_to_ctranslate2(
     browser_model: ReferenceDecoder, ct2_float32: FasterWhisperEngine, beam_size: int
 ) -> None:
     """Whisper's no-speech rule, which the server's windows apply, empties the browser model's
-    text of noise too, on the same two signals: the no-speech probabilities are CTranslate2's."""
+    text of noise too: the same sounds are silent to both models, greedy and with beam 5."""
     options = replace(GREEDY, beam_size=beam_size)
     undropped = []
     for name, sound in noises().items():
