@@ -214,12 +214,13 @@ class ReferenceDecoder:
             if alignment_wanted:
                 rows += [a[0] for a in alignment]
             token = next_token(logits[0], step, config)
-            logprob += math.log(max(_probability(logits[0], token), 1e-300))
+            probability = _probability(logits[0], token)
+            logprob += math.log(max(probability, 1e-300))
             if token == eot:
                 unfed = [eot]
                 break
             out.append(token)
-            probs.append(_probability(logits[0], token))
+            probs.append(probability)
             step_tokens = [token]
             unfed = [token, eot]
         return out, probs, logprob, rows, unfed, self_kv
